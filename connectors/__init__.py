@@ -1,0 +1,1 @@
+"""Connectors: sources -> RawSignal -> Kafka (signals.raw)."""

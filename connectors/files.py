@@ -1,0 +1,155 @@
+"""Backfill from a file: CSV or JSONL exports in Touchpoint's generic signal shape.
+
+Generic shape (one JSON object per line, or one CSV row with these columns):
+``id`` (required, the source's own id), ``text``, ``occurred_at`` (ISO 8601),
+``customer_id``, ``author``, ``url``, ``touchpoint``, ``brand``, ``channel``,
+``source``, a score as ``nps`` (0-10), ``csat`` (1-5), ``ces`` (1-7) or
+``rating`` with ``rating_max``, and any other field, kept as a string
+attribute. A line that cannot be parsed or validated is dead-lettered with its
+bytes and the reason; the import goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from connectors.producer import SignalProducer
+from connectors.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
+
+KNOWN_FIELDS = {
+    "id", "text", "occurred_at", "customer_id", "author", "url", "touchpoint", "brand",
+    "channel", "source", "nps", "csat", "ces", "rating", "rating_max",
+}  # fmt: skip
+
+
+@dataclass
+class ImportSummary:
+    read: int = 0
+    produced: int = 0
+    dead_lettered: int = 0
+
+    @property
+    def signal_ids(self) -> list[str]:
+        return self._ids
+
+    def __post_init__(self) -> None:
+        self._ids: list[str] = []
+
+
+def parse_time(value: Any) -> datetime:
+    if not value:
+        raise InvalidSignal("occurred_at is missing; give an ISO 8601 time such as 2026-11-02T10:15:00Z")
+    try:
+        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidSignal(f"occurred_at {value!r} is not ISO 8601 (e.g. 2026-11-02T10:15:00Z)") from exc
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def parse_score(obj: dict[str, Any]) -> Score | None:
+    for metric in ("nps", "csat", "ces"):
+        if obj.get(metric) not in (None, ""):
+            low, high = SCORE_SCALES[metric]  # type: ignore[misc]
+            return Score(metric, _number(obj[metric], metric), low, high)
+    if obj.get("rating") not in (None, ""):
+        return Score("rating", _number(obj["rating"], "rating"), 1, int(_number(obj.get("rating_max") or 5, "rating_max")))
+    return None
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidSignal(f"{name} {value!r} is not a number") from exc
+
+
+def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str) -> RawSignal:
+    """A generic-shape object as a RawSignal; the file's own fields win over defaults."""
+    if not obj.get("id"):
+        raise InvalidSignal("id is missing: each record needs the source's own id (for deduplication)")
+    extra = {k: str(v) for k, v in obj.items() if k not in KNOWN_FIELDS and v not in (None, "")}
+    return RawSignal(
+        source=str(obj.get("source") or source),
+        source_id=str(obj["id"]),
+        channel=str(obj.get("channel") or channel),
+        brand=str(obj.get("brand") or brand),
+        occurred_at=parse_time(obj.get("occurred_at")),
+        text=(str(obj["text"]) if obj.get("text") not in (None, "") else None),
+        score=parse_score(obj),
+        customer_id=obj.get("customer_id") or None,
+        author=obj.get("author") or None,
+        touchpoint_hint=obj.get("touchpoint") or None,
+        url=obj.get("url") or None,
+        attributes=extra,
+    )
+
+
+def read_lines(path: Path, fmt: str) -> Iterator[tuple[bytes, dict[str, Any] | InvalidSignal]]:
+    """(original bytes, parsed object or the parse error) per record."""
+    if fmt == "jsonl":
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError("a line must hold one JSON object")
+                    yield line.rstrip(b"\n"), obj
+                except ValueError as exc:
+                    yield line.rstrip(b"\n"), InvalidSignal(f"not valid JSON: {exc}")
+    elif fmt == "csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                buffer = io.StringIO()
+                csv.writer(buffer).writerow(row.values())
+                yield buffer.getvalue().encode(), dict(row)
+    else:
+        raise ValueError(f"format {fmt!r} is not csv or jsonl")
+
+
+def count_records(path: Path, fmt: str) -> int:
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return lines - 1 if fmt == "csv" else lines
+
+
+async def import_file(
+    producer: SignalProducer,
+    path: Path,
+    *,
+    channel: str,
+    source: str,
+    brand: str,
+    fmt: str | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> ImportSummary:
+    """Produce every record of ``path``; returns only after the broker acknowledged all of them."""
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    summary = ImportSummary()
+    pending: list[asyncio.Future[Any]] = []
+    for payload, parsed in read_lines(path, fmt):
+        summary.read += 1
+        try:
+            if isinstance(parsed, InvalidSignal):
+                pending.append(await producer.send_dead_letter("connector.parse", str(parsed), payload, parsed, file=path.name))
+                summary.dead_lettered += 1
+            else:
+                signal = to_signal(parsed, channel=channel, source=source, brand=brand)
+                pending.append(await producer.send(signal))
+                summary.signal_ids.append(signal.signal_id)
+                summary.produced += 1
+        except InvalidSignal as exc:
+            pending.append(await producer.send_dead_letter("connector.validate", str(exc), payload, exc, file=path.name))
+            summary.dead_lettered += 1
+        if on_record:
+            on_record()
+    await asyncio.gather(*pending)
+    return summary

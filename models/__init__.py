@@ -1,0 +1,1 @@
+"""NLP enrichment: encoder, sentiment, emotion, touchpoints, language, PII."""

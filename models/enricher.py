@@ -1,0 +1,88 @@
+"""All enrichment for a batch of texts: redact, detect language, embed once, then classify.
+
+Blocking and CPU-bound: async callers run :meth:`Enricher.enrich` in an
+executor. The encoder runs once per text; every head reuses the embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from models.emotion import EmotionTagger
+from models.encoder import ENCODER_NAME, SentenceEncoder
+from models.language import detect_language
+from models.pii import PiiRedactor
+from models.sentiment import SentimentHead
+from models.touchpoints import Taxonomy, TouchpointTagger
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    text_redacted: str | None
+    pii_found: list[str]
+    language: str
+    sentiment_label: str | None
+    sentiment_score: float | None
+    emotions: list[str]
+    touchpoints: list[str]
+    journey_stage: str
+
+
+@dataclass(frozen=True)
+class EnricherConfig:
+    encoder_path: str | None = None
+    sentiment_head_path: str | None = None
+    taxonomy_path: str | None = None
+    max_tokens: int = 256
+    torch_threads: int = 0
+    touchpoint_min_similarity: float = 0.35
+    touchpoint_max_tags: int = 3
+    phone_region: str = "US"
+
+
+class Enricher:
+    """Loads every model once; :meth:`enrich` is safe to call repeatedly from one thread."""
+
+    def __init__(self, config: EnricherConfig | None = None) -> None:
+        config = config or EnricherConfig()
+        self.encoder = SentenceEncoder(
+            config.encoder_path, max_tokens=config.max_tokens, torch_threads=config.torch_threads
+        )
+        self.sentiment = SentimentHead.load(config.sentiment_head_path)
+        self.taxonomy = Taxonomy.load(config.taxonomy_path)
+        self.touchpoints = TouchpointTagger(
+            self.encoder, self.taxonomy, config.touchpoint_min_similarity, config.touchpoint_max_tags
+        )
+        self.emotions = EmotionTagger(self.encoder)
+        self.redactor = PiiRedactor(config.phone_region)
+        self.version = f"{ENCODER_NAME}/{self.sentiment.version}/taxonomy-v{self.taxonomy.version}"
+
+    def enrich(self, texts: Sequence[str | None], hints: Sequence[str | None] | None = None) -> list[Enrichment]:
+        hints = list(hints) if hints is not None else [None] * len(texts)
+        redactions = [self.redactor.redact(text) for text in texts]
+        clean = [r.text for r in redactions]
+        embeddings = self.encoder.encode(clean)
+        sentiments = self.sentiment.predict(embeddings)
+        has_text = [bool(text and text.strip()) for text in clean]
+        labels = [s.label if present else None for s, present in zip(sentiments, has_text)]
+        emotions = self.emotions.tag(embeddings, labels)
+        tags = self.touchpoints.tag(embeddings, hints)
+        results = []
+        for i, present in enumerate(has_text):
+            touchpoints, stage = tags[i]
+            if not present and not hints[i]:
+                touchpoints, stage = [], "unknown"
+            results.append(
+                Enrichment(
+                    text_redacted=clean[i] if present else None,
+                    pii_found=list(redactions[i].found),
+                    language=detect_language(clean[i]) if present else "und",
+                    sentiment_label=labels[i],
+                    sentiment_score=round(sentiments[i].score, 4) if present else None,
+                    emotions=emotions[i] if present else [],
+                    touchpoints=touchpoints,
+                    journey_stage=stage,
+                )
+            )
+        return results

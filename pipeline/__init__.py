@@ -1,0 +1,1 @@
+"""The Faust worker, the ClickHouse store, the CLI and the embedded stack."""

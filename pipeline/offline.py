@@ -1,0 +1,46 @@
+"""`touchpoint enrich`: JSONL in, JSONL out, no broker and no store.
+
+Every input object comes back with ``sentiment`` {label, score}, ``emotions``,
+``touchpoints``, ``journey_stage``, ``language`` and ``text_redacted``.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+from typing import IO, Any, Iterator
+
+from rich.progress import Progress
+
+from models.enricher import Enricher
+from pipeline.app import enricher_config
+from pipeline.settings import Settings
+
+
+def _batches(lines: IO[str], size: int) -> Iterator[list[dict[str, Any]]]:
+    objects = (json.loads(line) for line in lines if line.strip())
+    while batch := list(islice(objects, size)):
+        yield batch
+
+
+def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progress: bool = False) -> int:
+    enricher = Enricher(enricher_config(settings))
+    count = 0
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("enriching", total=None)
+        for batch in _batches(source, settings.enrich_batch_size):
+            texts = [obj.get("text") for obj in batch]
+            hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
+            for obj, result in zip(batch, enricher.enrich(texts, hints)):
+                obj.update(
+                    sentiment={"label": result.sentiment_label, "score": result.sentiment_score},
+                    emotions=result.emotions,
+                    touchpoints=result.touchpoints,
+                    journey_stage=result.journey_stage,
+                    language=result.language,
+                    text_redacted=result.text_redacted,
+                )
+                sink.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            count += len(batch)
+            progress.advance(task, len(batch))
+    return count

@@ -1,0 +1,132 @@
+"""One frozen settings object for every Touchpoint process.
+
+Values come from, in order of precedence: keyword arguments, environment
+variables prefixed ``TOUCHPOINT_``, an optional YAML config file
+(``TOUCHPOINT_CONFIG`` or ``--config``), then the defaults below. Nothing is
+read at import time: build a :class:`Settings` at the entry point and pass it
+down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV = "TOUCHPOINT_CONFIG"
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (safe to print)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Settings(BaseSettings):
+    """Everything a Touchpoint process can be told; immutable once built."""
+
+    model_config = SettingsConfigDict(env_prefix="TOUCHPOINT_", frozen=True, extra="forbid")
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port]")
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(None, repr=False)
+    topic_raw: str = "signals.raw"
+    topic_enriched: str = "signals.enriched"
+    topic_dead_letter: str = "signals.dead-letter"
+    topic_partitions: int = Field(3, ge=1)
+    app_id: str = "touchpoint"
+    # Tansu holds a JoinGroup for the whole rebalance timeout; keep it short there.
+    kafka_rebalance_timeout_s: float = Field(60.0, gt=0)
+    kafka_session_timeout_s: float = Field(60.0, gt=0)
+    commit_interval_s: float = Field(1.0, gt=0)
+
+    # ClickHouse
+    clickhouse_url: str = "chdb://.touchpoint/clickhouse"
+    clickhouse_database: str = "touchpoint"
+    store_retry_initial_s: float = Field(0.5, gt=0)
+    store_retry_max_s: float = Field(30.0, gt=0)
+    store_max_attempts_per_row: int = Field(5, ge=1)
+
+    # Worker
+    enrich_batch_size: int = Field(32, ge=1)
+    enrich_batch_window_s: float = Field(0.5, gt=0)
+    sink_batch_size: int = Field(500, ge=1)
+    sink_batch_window_s: float = Field(1.0, gt=0)
+    web_enabled: bool = False
+    web_port: int = 6066
+    log_level: str = "warn"
+
+    # Models
+    torch_threads: int = Field(0, ge=0, description="0 = torch's default")
+    encoder_path: str | None = None
+    max_text_tokens: int = Field(256, ge=16)
+    sentiment_head_path: str | None = None
+    taxonomy_path: str | None = None
+    touchpoint_min_similarity: float = 0.35
+    touchpoint_max_tags: int = Field(3, ge=1)
+    phone_region: str = "US"
+
+    # Embedded stack and analysis
+    data_dir: Path = Path(".touchpoint")
+    min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"chdb", "http", "https"}:
+            raise ValueError(
+                f"TOUCHPOINT_CLICKHOUSE_URL must start with chdb://, http:// or https:// (got {value!r})"
+            )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"{CONFIG_ENV}={config_file} does not exist; fix the path or unset it")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
+        """Build settings at an entry point; ``config_file`` wins over ``TOUCHPOINT_CONFIG``."""
+        if config_file is not None:
+            os.environ[CONFIG_ENV] = str(config_file)
+        return cls(**overrides)
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        """A copy with some fields replaced (settings stay frozen)."""
+        return self.model_copy(update=changes)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as a dict that is safe to print (secrets masked)."""
+        shown = self.model_dump(mode="json")
+        shown["clickhouse_url"] = mask_url(self.clickhouse_url)
+        if self.kafka_sasl_password:
+            shown["kafka_sasl_password"] = "***"
+        return shown

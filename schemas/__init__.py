@@ -1,0 +1,1 @@
+"""Avro schemas, the codec that frames them, and the ClickHouse DDL."""

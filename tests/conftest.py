@@ -1,0 +1,54 @@
+"""Shared fixtures: one chdb engine per test process (a chdb rule), a random database
+per test, the real embedded broker once per session, the real models once per session."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pipeline.settings import Settings
+from pipeline.store import Store
+
+
+@pytest.fixture(scope="session")
+def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture
+def settings(chdb_url: str, tmp_path: Path) -> Settings:
+    """Settings isolated per test: own database, topics and consumer group."""
+    run = uuid.uuid4().hex[:8]
+    return Settings(
+        clickhouse_url=chdb_url,
+        clickhouse_database=f"test_{run}",
+        data_dir=tmp_path,
+        app_id=f"touchpoint-test-{run}",
+        topic_raw=f"{run}.signals.raw",
+        topic_enriched=f"{run}.signals.enriched",
+        topic_dead_letter=f"{run}.signals.dead-letter",
+        topic_partitions=2,
+        kafka_rebalance_timeout_s=3.0,
+        kafka_session_timeout_s=10.0,
+        enrich_batch_window_s=0.2,
+        sink_batch_window_s=0.2,
+        min_responses=3,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = Store.from_settings(settings)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def enricher():
+    from models.enricher import Enricher
+
+    return Enricher()

@@ -1,0 +1,85 @@
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from connectors.signal import RawSignal, Score
+from schemas.codec import SUBJECT_CODES, AvroCodec, DecodeError, EncodeError, load_schema_files
+
+V2 = json.loads((Path(__file__).parents[1] / "fixtures" / "raw_signal.v2.avsc").read_text())
+V1 = load_schema_files("raw_signal")[1]
+
+
+def signal_record() -> dict:
+    return RawSignal(
+        source="typeform", source_id="resp-1", channel="survey", brand="acme",
+        occurred_at=datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc),
+        text="Checkout kept failing", score=Score("nps", 3, 0, 10),
+        ingested_at=datetime(2026, 11, 2, 10, 16, tzinfo=timezone.utc),  # Avro keeps milliseconds
+    ).to_record()  # fmt: skip
+
+
+@pytest.mark.parametrize("subject", sorted(SUBJECT_CODES))
+def test_every_subject_has_a_schema_that_parses(subject: str) -> None:
+    assert AvroCodec.for_subject(subject).version >= 1
+
+
+def test_round_trip_keeps_every_field() -> None:
+    codec = AvroCodec.for_subject("raw_signal")
+    record = signal_record()
+    decoded = codec.decode(codec.encode(record))
+    assert decoded == record
+
+
+def test_message_carries_writer_version() -> None:
+    new_writer = AvroCodec("raw_signal", {1: V1, 2: V2})
+    data = new_writer.encode({**signal_record(), "source_language": "en"})
+    assert new_writer.writer_version(data) == 2
+    assert data[0] == 0 and int.from_bytes(data[1:5], "big") == 1002
+
+
+def test_old_reader_reads_new_writer() -> None:
+    new_writer = AvroCodec("raw_signal", {1: V1, 2: V2})
+    old_reader = AvroCodec("raw_signal", {1: V1})
+    data = new_writer.encode({**signal_record(), "source_language": "en"})
+    decoded = old_reader.decode(data)
+    assert decoded == signal_record()
+    assert "source_language" not in decoded
+
+
+def test_new_reader_reads_old_writer() -> None:
+    old_writer = AvroCodec("raw_signal", {1: V1})
+    new_reader = AvroCodec("raw_signal", {1: V1, 2: V2})
+    decoded = new_reader.decode(old_writer.encode(signal_record()))
+    assert decoded["source_language"] is None
+    assert decoded["text"] == "Checkout kept failing"
+
+
+@pytest.mark.parametrize("subject", sorted(SUBJECT_CODES))
+def test_versions_only_append_optional_fields(subject: str) -> None:
+    versions = load_schema_files(subject)
+    chain = [versions[v] for v in sorted(versions)] + ([V2] if subject == "raw_signal" else [])
+    for old, new in zip(chain, chain[1:]):
+        old_fields, new_fields = old["fields"], new["fields"]
+        assert [f["name"] for f in new_fields[: len(old_fields)]] == [f["name"] for f in old_fields]
+        assert all("default" in f for f in new_fields[len(old_fields) :])
+
+
+def test_garbage_and_foreign_messages_raise_decode_error() -> None:
+    codec = AvroCodec.for_subject("raw_signal")
+    with pytest.raises(DecodeError, match="too short"):
+        codec.decode(b"{}")
+    with pytest.raises(DecodeError, match="not a raw_signal"):
+        codec.decode(b'{"text": "json, not avro"}')
+    enriched = AvroCodec.for_subject("enriched_signal")
+    with pytest.raises(DecodeError, match="not a enriched_signal"):
+        enriched.decode(codec.encode(signal_record()))
+    with pytest.raises(DecodeError, match="corrupt"):
+        codec.decode(codec.encode(signal_record())[:12])
+
+
+def test_encode_rejects_records_that_break_the_schema() -> None:
+    codec = AvroCodec.for_subject("raw_signal")
+    with pytest.raises(EncodeError):
+        codec.encode({**signal_record(), "channel": "carrier-pigeon"})
