@@ -74,6 +74,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
         web_port=settings.web_port,
         store="memory://",
         autodiscover=False,
+        # Held (failed) batches are never acked; shutdown must not wait for them:
+        # their offsets stay uncommitted and the next worker gets them again.
+        stream_wait_empty=False,
     )
     raw = app.topic(settings.topic_raw, key_type=bytes, value_type=bytes)
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)

@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import Any
 
 from aiokafka import AIOKafkaClient
 
@@ -58,6 +60,12 @@ async def kafka_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
 
 
+def _run_in_own_loop(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when a loop already runs here."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class EmbeddedBroker:
     """``with EmbeddedBroker() as broker: broker.bootstrap`` — start, wait ready, stop."""
 
@@ -84,7 +92,7 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"embedded broker exited with code {self.process.returncode}; is port {self.port} free?")
-            if asyncio.run(kafka_ready(self.bootstrap, timeout_s=2.0)):
+            if _run_in_own_loop(kafka_ready(self.bootstrap, timeout_s=2.0)):
                 return self.bootstrap
             time.sleep(0.2)
         self.stop()

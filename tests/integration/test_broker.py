@@ -1,0 +1,47 @@
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from pipeline.broker import EmbeddedBroker, kafka_ready
+
+
+async def test_broker_answers_metadata_and_stops_cleanly() -> None:
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        assert await kafka_ready(broker.bootstrap)
+    finally:
+        broker.stop()
+    assert broker.process.poll() is not None
+    assert not await kafka_ready(broker.bootstrap, timeout_s=1.0)
+
+
+def test_no_orphan_broker_when_the_parent_is_killed(tmp_path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from pipeline.broker import EmbeddedBroker
+        broker = EmbeddedBroker()
+        broker.start()
+        print(broker.process.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    os.kill(child_pid, 0)  # the broker runs
+    parent.kill()
+    parent.wait()
+    for _ in range(50):
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        try:  # reap it if it became our zombie (it is not our child, so this mostly no-ops)
+            os.waitpid(child_pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"broker {child_pid} outlived its parent")

@@ -1,0 +1,129 @@
+"""Kafka (real broker) -> real Faust worker -> ClickHouse (chdb): the spine, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from connectors.producer import SignalProducer
+from connectors.signal import RawSignal, Score
+from pipeline.kafka import client_options
+from pipeline.queries import metric_by
+from pipeline.runtime import running_worker
+from pipeline.settings import Settings
+from schemas.codec import AvroCodec
+
+WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+
+
+def survey(source_id: str, text: str, nps: int) -> RawSignal:
+    return RawSignal(
+        source="typeform", source_id=source_id, channel="survey", brand="acme", occurred_at=WHEN,
+        text=text, score=Score("nps", nps, 0, 10), customer_id="cust-7",
+    )  # fmt: skip
+
+
+async def produce(settings: Settings, *signals: RawSignal) -> None:
+    async with SignalProducer(settings) as producer:
+        await asyncio.gather(*[await producer.send(s) for s in signals])
+
+
+async def wait_for(predicate, timeout_s: float = 60.0):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+async def stored_rows(app, sql: str, params: dict | None = None) -> list[dict]:
+    store = app.touchpoint["store"]
+    return await store.query(sql, params)
+
+
+async def dead_letters(settings: Settings, expected: int) -> list[dict]:
+    codec = AvroCodec.for_subject("dead_letter")
+    consumer = AIOKafkaConsumer(settings.topic_dead_letter, **client_options(settings), auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(letters) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            letters += [codec.decode(m.value) for msgs in batch.values() for m in msgs]
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settings: Settings, enricher) -> None:
+    signal = survey("resp-1", "The courier left my parcel in the rain and it arrived soaked. Awful.", 2)
+    async with running_worker(live_settings, enricher) as app:
+        await produce(live_settings, signal)
+        sql = "SELECT * FROM {db}.signals FINAL WHERE signal_id = {id:String}"
+        [row] = await wait_for(lambda: stored_rows(app, sql, {"id": signal.signal_id}))
+        assert row["sentiment_label"] == "negative" and row["sentiment_score"] < 0
+        assert "delivery" in row["touchpoints"] and row["journey_stage"] == "delivery_onboarding"
+        assert row["language"] == "en" and row["customer_id"] == "cust-7"
+        assert row["score_metric"] == "nps" and row["score_value"] == 2
+        assert row["text_redacted"].startswith("The courier")
+
+        await produce(live_settings, signal)  # the same signal again (re-import)
+        await produce(live_settings, survey("resp-2", "Quick delivery, thanks!", 10))
+        await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals WHERE source_id = 'resp-2'"))
+        await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals HAVING count() >= 3"))
+        nps = await app.touchpoint["store"].run(metric_by, app.touchpoint["store"].store, "nps", "brand")
+        assert nps[0]["n"] == 2  # stored three times, counted twice: once per signal
+        assert nps[0]["nps"] == 0.0  # one promoter, one detractor
+
+
+async def test_malformed_record_is_dead_lettered_and_the_next_one_flows(live_settings: Settings, enricher) -> None:
+    good = survey("resp-3", "The promo code did not work at checkout", 4)
+    invalid = RawSignal(source="typeform", source_id="resp-4", channel="survey", brand="acme", occurred_at=WHEN, text="x")
+    codec = AvroCodec.for_subject("raw_signal")
+    invalid_bytes = codec.encode({**invalid.to_record(), "score": {"metric": "nps", "value": 42.0, "scale_min": 0, "scale_max": 10}})
+    async with running_worker(live_settings, enricher) as app:
+        producer = AIOKafkaProducer(**client_options(live_settings), acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(live_settings.topic_raw, b'{"not": "avro"}', key=b"k1")
+            await producer.send_and_wait(live_settings.topic_raw, invalid_bytes, key=b"k1")
+        finally:
+            await producer.stop()
+        await produce(live_settings, good)
+        sql = "SELECT touchpoints FROM {db}.signals FINAL WHERE signal_id = {id:String}"
+        [row] = await wait_for(lambda: stored_rows(app, sql, {"id": good.signal_id}))
+        assert "checkout" in row["touchpoints"]
+    letters = await dead_letters(live_settings, expected=2)
+    by_stage = {letter["stage"]: letter for letter in letters}
+    assert set(by_stage) == {"decode", "validate"}
+    assert by_stage["decode"]["payload"] == b'{"not": "avro"}'
+    assert "Touchpoint connector" in by_stage["decode"]["reason"]
+    assert "outside its scale" in by_stage["validate"]["reason"]
+    assert by_stage["validate"]["source_topic"] == live_settings.topic_raw
+    assert by_stage["validate"]["key"] == b"k1"
+
+
+async def test_offsets_commit_only_after_the_store_took_the_rows(live_settings: Settings, enricher) -> None:
+    """An insert that blows up must leave its offsets uncommitted, so the next worker stores the row.
+
+    Faust's take_events acks a batch in a `finally`, even when the body raised;
+    without pipeline.acks.HeldBatch the periodic commit would then skip the row.
+    """
+    signal = survey("resp-5", "Billing charged me after I cancelled", 1)
+    async with running_worker(live_settings, enricher) as app:
+        sink = app.touchpoint["sink"]
+
+        async def insert_crashes(rows):
+            raise RuntimeError("unexpected failure inside the insert (test)")
+
+        sink.store.insert_signals = insert_crashes
+        await produce(live_settings, signal)
+        await asyncio.sleep(4)  # enriched, sink crashed on it; offsets are committed every second
+    async with running_worker(live_settings, enricher) as app:
+        sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id = {id:String}"
+        assert await wait_for(lambda: stored_rows(app, sql, {"id": signal.signal_id}), timeout_s=30)
