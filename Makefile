@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.touchpoint-installed
 PYTHON ?= python3
 
-.PHONY: install system-deps demo test unit integration train-sentiment data bench clean
+.PHONY: install system-deps demo test unit integration train-sentiment data bench clean eval
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ data: install
 # Rebuilds models/artifacts/sentiment-head.json deterministically.
 train-sentiment: data
 	$(VENV)/bin/touchpoint train sentiment
+
+# Measures every model on held-out labelled text and regenerates models/MODEL_CARD.md.
+eval: data
+	$(VENV)/bin/touchpoint eval
 
 bench: install
 	$(PY) bench/enrich.py

@@ -22,8 +22,11 @@ import faust
 
 from models.enricher import Enricher, EnricherConfig
 from pipeline.acks import HeldBatch
+from pipeline.api import register_api
 from pipeline.deadletter import encode_dead_letter
 from pipeline.enrichment import EnrichStage, Incoming
+from pipeline.health import register_ops
+from pipeline.metrics import ENRICH_EVENTS_OUT, count_dead_letters
 from pipeline.kafka import faust_broker_url
 from pipeline.settings import Settings
 from pipeline.sink import SinkStage
@@ -42,6 +45,8 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         touchpoint_min_similarity=settings.touchpoint_min_similarity,
         touchpoint_max_tags=settings.touchpoint_max_tags,
         phone_region=settings.phone_region,
+        sentiment_model=settings.sentiment_model,
+        sentiment_label_map=settings.sentiment_label_map,
     )
 
 
@@ -73,6 +78,8 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         store="memory://",
+        # Faust keeps per-app state files; keep them under data_dir, not the working directory.
+        datadir=str(settings.data_dir / "faust"),
         autodiscover=False,
         # Held (failed) batches are never acked; shutdown must not wait for them:
         # their offsets stay uncommitted and the next worker gets them again.
@@ -86,9 +93,12 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     store = AsyncStore(Store.from_settings(settings))
     sink_stage = SinkStage(store, settings.store_retry_initial_s, settings.store_retry_max_s)
     app.touchpoint = {"enrich": enrich_stage, "sink": sink_stage, "store": store}  # for tools and tests
+    register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
+    register_api(app, store, settings)  # /api/v1/... metric API on the same web server
 
     async def send_dead(letters: Sequence[dict[str, Any]]) -> None:
         await deliver(dead, [(letter["key"], encode_dead_letter(letter)) for letter in letters])
+        count_dead_letters(letters)
 
     @app.agent(raw, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
@@ -97,12 +107,13 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
             batch = HeldBatch(events)
             result = await enrich_stage.process(incoming(events))
             await deliver(enriched, result.outputs)
+            ENRICH_EVENTS_OUT.inc(len(result.outputs))
             await send_dead(result.dead_letters)
             await batch.release(stream)
 
     @app.agent(enriched, name="sink")
     async def sink(stream: faust.StreamT) -> None:
-        await store.migrate()
+        await sink_stage.migrate()  # waits out a store that is not reachable yet
         async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_window_s):
             batch = HeldBatch(events)
             letters = await sink_stage.process(incoming(events))

@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import csv
 import json
-import re
 import signal
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,22 +19,18 @@ from pipeline.settings import Settings
 
 console = Console(stderr=False)
 err = Console(stderr=True)
-_SPAN = re.compile(r"^(\d+)([hdw])$")
 
 
 def parse_when(value: str | None) -> datetime | None:
     """An ISO date/time, or a span back from now such as 24h, 7d, 4w."""
+    from pipeline.timespec import parse_time
+
     if not value:
         return None
-    match = _SPAN.match(value)
-    if match:
-        unit = {"h": "hours", "d": "days", "w": "weeks"}[match[2]]
-        return datetime.now(timezone.utc) - timedelta(**{unit: int(match[1])})
     try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_time(value)
     except ValueError as exc:
-        raise SystemExit(f"error: {value!r} is not a date (2026-11-01), a time, or a span like 7d") from exc
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+        raise SystemExit(f"error: {exc}") from exc
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -43,6 +38,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     result = run_demo(settings, limit=args.limit)
     return 0 if result.balanced else 1
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.up import run_up
+
+    overrides = {k: v for k, v in (("webhook_port", args.webhook_port), ("web_port", args.web_port)) if v is not None}
+    return run_up(settings.with_overrides(**overrides) if overrides else settings, console)
 
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,8 +98,21 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 )  # fmt: skip
 
     summary = asyncio.run(run())
-    console.print(f"read {summary.read} / produced {summary.produced} / dead-lettered {summary.dead_lettered}")
+    console.print(
+        f"read {summary.read} / produced {summary.produced} / dead-lettered {summary.dead_lettered}"
+        f" / skipped as duplicates {summary.skipped_duplicates}"
+    )
     return 0
+
+
+def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.runner import connect_command
+
+    try:
+        return connect_command(settings, args.connectors_file, once=args.once, console=console, webhooks=args.webhooks)
+    except (FileNotFoundError, ValueError) as exc:  # config mistakes: say what to fix, no traceback
+        err.print(f"[red]connectors config error:[/] {exc}")
+        return 2
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,10 +122,39 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
     store = Store.from_settings(settings)
     try:
-        rows = metric_by(store, args.metric, args.by, filters, settings.min_responses)
+        rows = metric_by(store, args.metric, args.by, filters, settings.min_responses, compare=args.compare)
+    except ValueError as exc:  # e.g. --compare without --since: say what to fix
+        err.print(f"[red]error:[/] {exc}")
+        return 2
     finally:
         store.close()
     print_rows(rows, args.format)
+    return 0
+
+
+def cmd_journey(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.queries import journey
+    from pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        rows = journey(store, args.customer_id, args.limit)
+    finally:
+        store.close()
+    print_rows(rows, args.format)
+    return 0 if rows else 1
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.status import Status
+
+    from pipeline.queries import Filters
+    from pipeline.report import write_report
+
+    filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
+    with Status("querying ClickHouse and drawing the report", console=err):
+        path = write_report(settings, Path(args.out) if args.out else None, filters)
+    console.print(f"report written to {path.resolve()} (self-contained HTML: open it in any browser)")
     return 0
 
 
@@ -149,11 +193,57 @@ def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.status import Status
+
+    if args.model == "tagging":
+        from models.enricher import Enricher
+        from models.tagging_eval import write_calibration
+        from pipeline.app import enricher_config
+
+        with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
+            path = write_calibration(Enricher(enricher_config(settings)))
+        console.print(f"wrote {path}")
+        return 0
+    if args.model == "hf-sentiment":
+        from models.hf_export import finetune_sequence_classifier
+
+        if not args.out:
+            raise SystemExit("error: `touchpoint train hf-sentiment` needs --out DIR (where save_pretrained writes)")
+        with Status("fine-tuning a sequence classifier from the packaged encoder", console=err):
+            path = finetune_sequence_classifier(settings.data_dir / "data", Path(args.out), limit=args.limit)
+        console.print(f"wrote a Hugging Face classifier to {path}; use it with TOUCHPOINT_SENTIMENT_MODEL={path}")
+        return 0
     from models.train import train_sentiment
 
-    report = train_sentiment(settings.data_dir / "data", Path(args.out) if args.out else None)
+    with Status("training", console=err) as status:
+        report = train_sentiment(
+            settings.data_dir / "data", Path(args.out) if args.out else None,
+            cache_dir=settings.data_dir / "cache", progress=lambda step: status.update(f"sentiment: {step}"),
+        )  # fmt: skip
+    table = Table(title="approaches (validation macro-F1, mean over sets)")
+    table.add_column("approach")
+    table.add_column("score", justify="right")
+    for row in report.comparison:
+        table.add_row(row["name"] + (" <- chosen" if row["name"] == report.chosen else ""), f"{row['selection_score']:.3f}")
+    console.print(table)
     console.print(f"trained on {report.examples} texts {report.per_set}; labels {report.per_label}")
     console.print(f"wrote {report.path}")
+    return 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.status import Status
+
+    from models.evaluate import run, write_card
+    from pipeline.app import enricher_config
+
+    with Status("evaluating", console=err) as status:
+        report = run(settings.data_dir / "data", settings.data_dir / "cache", enricher_config(settings),
+                     progress=lambda step: status.update(f"evaluating: {step}"))  # fmt: skip
+    path = write_card(report, Path(args.out) if args.out else None)
+    for name, (model, vader) in report.sentiment.items():
+        console.print(f"{name:14s} n={model.n:5d}  macro-F1 model {model.macro_f1:.3f}  VADER {vader.macro_f1:.3f}")
+    console.print(f"wrote {path} in {report.seconds:.0f} s")
     return 0
 
 
@@ -165,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="embedded stack over bundled real sample data; prints the CX report")
     demo.add_argument("--limit", type=int, help="use only the first N sample records")
     demo.set_defaults(run=cmd_demo)
+
+    up = sub.add_parser("up", help="embedded stack, long-running: broker, worker (+ /metrics), webhook receiver")
+    up.add_argument("--webhook-port", type=int, help="webhook receiver port (default: settings.webhook_port, 8088)")
+    up.add_argument("--web-port", type=int, help="worker web server port (default: settings.web_port, 6066)")
+    up.set_defaults(run=cmd_up)
 
     broker = sub.add_parser("broker", help="run only the embedded Kafka-protocol broker")
     broker.add_argument("--port", type=int, default=9092)
@@ -181,18 +276,41 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--channel", required=True, choices=["survey", "chat", "email", "call", "social", "review"])
     imp.add_argument("--source", required=True)
     imp.add_argument("--brand", default="default")
-    imp.add_argument("--format", choices=["csv", "jsonl"])
+    imp.add_argument("--format", choices=["csv", "jsonl", "zendesk"], help="zendesk: a Zendesk ticket export with comments")
     imp.set_defaults(run=cmd_import)
 
+    connect = sub.add_parser("connect", help="run the polling connectors a config file declares")
+    connect.add_argument("connectors_file", metavar="CONFIG.yaml", help="see deploy/connectors.example.yaml")
+    connect.add_argument("--once", action="store_true", help="one pass per connector, then exit")
+    connect.add_argument(
+        "--webhooks", action="store_true", help="also serve the survey webhook receiver (TOUCHPOINT_WEBHOOK_PORT)"
+    )
+    connect.set_defaults(run=cmd_connect)
+
     query = sub.add_parser("query", help="a CX metric by a dimension, from ClickHouse")
-    query.add_argument("metric", choices=["nps", "csat", "ces", "sentiment", "volume"])
+    query.add_argument("metric", choices=["nps", "csat", "ces", "sentiment", "volume", "emotions"])
     query.add_argument("--by", required=True, choices=["touchpoint", "stage", "channel", "source", "kind", "brand", "day", "week"])
     query.add_argument("--since")
     query.add_argument("--until")
     query.add_argument("--brand")
     query.add_argument("--channel")
     query.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    query.add_argument("--compare", action="store_true", help="add change vs the previous period of the same length (needs --since)")
     query.set_defaults(run=cmd_query)
+
+    report = sub.add_parser("report", help="the CX dashboard as one self-contained HTML file")
+    report.add_argument("--out", help="where to write it (default: DATA_DIR/report.html)")
+    report.add_argument("--since", help="date, time or span like 30d (default: all data)")
+    report.add_argument("--until")
+    report.add_argument("--brand")
+    report.add_argument("--channel")
+    report.set_defaults(run=cmd_report)
+
+    journey = sub.add_parser("journey", help="every signal of one customer across channels, in time order")
+    journey.add_argument("customer_id")
+    journey.add_argument("--limit", type=int, default=1000)
+    journey.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    journey.set_defaults(run=cmd_journey)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")
@@ -203,9 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=cmd_data)
 
     train = sub.add_parser("train", help="train a model head")
-    train.add_argument("model", choices=["sentiment"])
+    train.add_argument("model", choices=["sentiment", "tagging", "hf-sentiment"])
     train.add_argument("--out", help="where to write the artifact (default: models/artifacts)")
+    train.add_argument("--limit", type=int, default=200, help="hf-sentiment: texts to fine-tune on")
     train.set_defaults(run=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="measure the models on held-out labelled text; writes models/MODEL_CARD.md")
+    evaluate.add_argument("--out", help="where to write the card (default: models/MODEL_CARD.md)")
+    evaluate.set_defaults(run=cmd_eval)
     return parser
 
 

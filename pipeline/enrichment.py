@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from connectors.signal import InvalidSignal, validate_record
 from models.enricher import Enricher
+from pipeline import metrics
 from pipeline.deadletter import dead_letter
 from schemas.codec import AvroCodec, DecodeError
 
@@ -54,6 +56,32 @@ def enriched_record(raw: dict[str, Any], enrichment: Any, model_version: str) ->
     return record
 
 
+def count_truncated(enricher: Enricher, texts: Sequence[str | None]) -> int:
+    """Texts the encoder cuts at max_tokens. Only texts with more characters than the
+    token budget can be cut (every token covers at least one character), so only
+    those few are tokenized again."""
+    encoder = getattr(enricher, "encoder", None)
+    limit = getattr(encoder, "max_tokens", None)
+    tokenizer = getattr(encoder, "tokenizer", None)
+    if limit is None or tokenizer is None:
+        return 0
+    long = [t for t in texts if t and len(t) > limit - 2]
+    if not long:
+        return 0
+    # tokenize one past the limit: enough to know, and no "sequence too long" warning
+    ids = tokenizer(long, add_special_tokens=True, truncation=True, max_length=limit + 1)["input_ids"]
+    return sum(1 for tokens in ids if len(tokens) > limit)
+
+
+def enrich_batch(enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None]) -> list[Any]:
+    """Run the models on one batch (blocking: call from the inference thread) and time it."""
+    started = time.perf_counter()
+    enrichments = enricher.enrich(texts, hints)
+    metrics.ENRICH_INFERENCE_SECONDS.observe(time.perf_counter() - started)
+    metrics.ENRICH_TEXTS_TRUNCATED.inc(count_truncated(enricher, texts))
+    return enrichments
+
+
 class EnrichStage:
     def __init__(self, enricher_factory: Callable[[], Enricher]) -> None:
         self._factory = enricher_factory
@@ -69,7 +97,13 @@ class EnrichStage:
         """Load the models once (off the event loop)."""
         if self._enricher is None:
             self._enricher = await self._run(self._factory)
+            metrics.set_build_info(self._enricher.version)
         return self._enricher
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the models are in memory (readiness)."""
+        return self._enricher is not None
 
     def decode(self, message: Incoming) -> dict[str, Any]:
         record = self.raw_codec.decode(message.value)
@@ -78,14 +112,18 @@ class EnrichStage:
 
     async def process(self, messages: Sequence[Incoming]) -> StageResult:
         enricher = await self.load()
+        metrics.ENRICH_EVENTS_IN.inc(len(messages))
+        metrics.ENRICH_BATCH_SIZE.observe(len(messages))
         result = StageResult()
         good: list[tuple[Incoming, dict[str, Any]]] = []
         for message in messages:
             try:
                 good.append((message, self.decode(message)))
             except DecodeError as exc:
+                metrics.ENRICH_FAILURES.labels("decode").inc()
                 result.dead_letters.append(message.dead("decode", str(exc), exc))
             except InvalidSignal as exc:
+                metrics.ENRICH_FAILURES.labels("validate").inc()
                 result.dead_letters.append(message.dead("validate", str(exc), exc))
         if good:
             await self._enrich_into(enricher, good, result)
@@ -93,7 +131,7 @@ class EnrichStage:
 
     async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
         try:
-            enrichments = await self._run(enricher.enrich, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good])
+            enrichments = await self._run(enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good])
         except Exception:
             if len(good) == 1:
                 raise
@@ -102,6 +140,7 @@ class EnrichStage:
                 try:
                     await self._enrich_into(enricher, [item], result)
                 except Exception as exc:
+                    metrics.ENRICH_FAILURES.labels("enrich").inc()
                     result.dead_letters.append(item[0].dead("enrich", f"enrichment failed: {exc}", exc))
             return
         for (message, raw), enrichment in zip(good, enrichments):

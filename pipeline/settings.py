@@ -67,8 +67,10 @@ class Settings(BaseSettings):
     enrich_batch_window_s: float = Field(0.5, gt=0)
     sink_batch_size: int = Field(500, ge=1)
     sink_batch_window_s: float = Field(1.0, gt=0)
-    web_enabled: bool = False
+    web_enabled: bool = False  # `touchpoint worker` turns it on (faust --with-web): /metrics /healthz /readyz
     web_port: int = 6066
+    # /metrics for processes without the worker's web server (`touchpoint connect`); 0 = off.
+    metrics_port: int = Field(9464, ge=0, le=65535)
     log_level: str = "warn"
 
     # Models
@@ -77,12 +79,29 @@ class Settings(BaseSettings):
     max_text_tokens: int = Field(256, ge=16)
     sentiment_head_path: str | None = None
     taxonomy_path: str | None = None
-    touchpoint_min_similarity: float = 0.35
+    touchpoint_min_similarity: float | None = None  # None: the calibrated value (models/artifacts/tagging.json)
     touchpoint_max_tags: int = Field(3, ge=1)
     phone_region: str = "US"
+    # Any Hugging Face sequence classifier (folder or hub id) instead of the packaged sentiment head,
+    # with its labels mapped, e.g. {"LABEL_0": "negative", "LABEL_2": "positive"} (models/hf_sentiment.py).
+    sentiment_model: str | None = None
+    sentiment_label_map: dict[str, str] | None = None
 
     # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
     customer_id_secret: str = Field("touchpoint-dev-secret-change-me", repr=False)
+
+    # Webhook receiver (connectors/webhooks.py); a tool whose secret is unset is refused
+    # unless webhook_allow_unsigned is true (local trials only).
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8088
+    webhook_brand: str = "default"
+    webhook_max_body_bytes: int = Field(1_048_576, ge=1024)
+    webhook_tolerance_s: float = Field(300.0, gt=0, description="max age of a signed timestamp")
+    webhook_ack_timeout_s: float = Field(10.0, gt=0, description="wait this long for Kafka, then answer 503")
+    webhook_allow_unsigned: bool = False
+    typeform_webhook_secret: str | None = Field(None, repr=False)
+    formbricks_webhook_secret: str | None = Field(None, repr=False)
+    generic_webhook_secret: str | None = Field(None, repr=False)
 
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
@@ -133,4 +152,7 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password:
             shown["kafka_sasl_password"] = "***"
         shown["customer_id_secret"] = "***"
+        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
+            if shown.get(name):
+                shown[name] = "***"
         return shown

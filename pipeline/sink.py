@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from pipeline import metrics
 from pipeline.enrichment import Incoming
-from pipeline.store import SIGNAL_COLUMNS, AsyncStore, RowsRejected, StoreUnavailable
+from pipeline.store import SIGNAL_COLUMNS, AsyncStore, RowsRejected, StoreUnavailable, is_transient
 from schemas.codec import AvroCodec, DecodeError
 
 log = logging.getLogger(__name__)
+_SIGNAL_ID = SIGNAL_COLUMNS.index("signal_id")
+_INGESTED_AT = SIGNAL_COLUMNS.index("ingested_at")
 
 
 def signal_row(record: dict[str, Any]) -> list[Any]:
@@ -29,6 +34,21 @@ def signal_row(record: dict[str, Any]) -> list[Any]:
         score_scale_max=score.get("scale_max"),
     )
     return [flat.get(column) for column in SIGNAL_COLUMNS]
+
+
+def repeated_ids(rows: Sequence[Sequence[Any]]) -> int:
+    """Rows whose signal_id already appeared earlier in the same batch."""
+    return len(rows) - len({row[_SIGNAL_ID] for row in rows})
+
+
+def observe_end_to_end(rows: Sequence[Sequence[Any]]) -> None:
+    """Seconds from ingested_at (set by the connector) to now, when the rows are stored."""
+    now = datetime.now(timezone.utc)
+    for row in rows:
+        ingested = row[_INGESTED_AT]
+        if isinstance(ingested, datetime):
+            stamp = ingested if ingested.tzinfo else ingested.replace(tzinfo=timezone.utc)
+            metrics.END_TO_END_SECONDS.observe(max(0.0, (now - stamp).total_seconds()))
 
 
 class SinkStage:
@@ -48,8 +68,22 @@ class SinkStage:
                 rows.append((message, signal_row(self.codec.decode(message.value))))
             except DecodeError as exc:
                 dead.append(message.dead("decode", str(exc), exc))
+        metrics.SINK_ROWS_DEDUPLICATED.inc(repeated_ids([row for _, row in rows]))
         await self._store(rows, dead)
         return dead
+
+    async def migrate(self) -> list[str]:
+        """Apply the DDL, waiting out a store that is not reachable yet (readiness says so meanwhile)."""
+        delay = self.retry_initial_s
+        while True:
+            try:
+                return await self.store.migrate()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("ClickHouse unavailable for migrations (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
 
     async def _store(self, rows: list[tuple[Incoming, list[Any]]], dead: list[dict[str, Any]]) -> None:
         if not rows:
@@ -57,6 +91,7 @@ class SinkStage:
         try:
             await self._insert_with_retry([row for _, row in rows])
             self.stored_rows += len(rows)
+            observe_end_to_end([row for _, row in rows])
         except RowsRejected as exc:
             if len(rows) == 1:
                 dead.append(rows[0][0].dead("store", f"ClickHouse rejected the row: {exc}", exc))
@@ -68,10 +103,26 @@ class SinkStage:
     async def _insert_with_retry(self, rows: list[list[Any]]) -> None:
         delay = self.retry_initial_s
         while True:
+            started = time.perf_counter()
             try:
                 await self.store.insert_signals(rows)
-                return
             except StoreUnavailable as exc:
+                metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+                metrics.SINK_INSERT_FAILURES.labels("unavailable").inc()
+                metrics.SINK_INSERT_RETRIES.inc()
                 log.warning("ClickHouse unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
+                continue
+            except RowsRejected:
+                metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+                metrics.SINK_INSERT_FAILURES.labels("rejected").inc()
+                raise
+            except Exception:
+                metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+                metrics.SINK_INSERT_FAILURES.labels("error").inc()
+                raise
+            metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
+            metrics.SINK_INSERT_BATCHES.inc()
+            metrics.SINK_ROWS_INSERTED.inc(len(rows))
+            return

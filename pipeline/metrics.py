@@ -1,0 +1,237 @@
+"""Every Prometheus metric Touchpoint exports, in one place (prometheus-client).
+
+Why one module: the names are an interface ops alert on (deploy/prometheus/
+alerts.yml, deploy/grafana/), so they are defined once and imported by the code
+that moves them. Conventions: ``touchpoint_`` prefix, base units in the name
+(``_seconds``), counters end in ``_total``, and every label has a small,
+bounded set of values — a connector *name* from the config file, a tool name,
+a status class, a stage, a reason class, a topic/partition. Never a customer
+id, a signal id or free text (use :func:`reason_class` for error reasons).
+
+All metrics live in the default registry, which also carries the process and
+Python GC collectors. Serve them with :func:`add_metrics_route` (an aiohttp
+app, e.g. the Faust worker's web server or the webhook receiver) or
+:func:`serve_metrics` (a thread, for processes without a web server).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any, Mapping
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import CollectorRegistry
+
+# --- connectors (pipeline/connectors framework increments these) -------------------------
+CONNECTOR_RECORDS_READ = Counter(
+    "touchpoint_connector_records_read_total",
+    "Records a connector read from its source, before validation.",
+    ["connector"],
+)
+CONNECTOR_RECORDS_PRODUCED = Counter(
+    "touchpoint_connector_records_produced_total",
+    "Raw signals a connector produced to Kafka and the broker acknowledged.",
+    ["connector"],
+)
+CONNECTOR_RECORDS_DEAD_LETTERED = Counter(
+    "touchpoint_connector_records_dead_lettered_total",
+    "Records a connector could not parse or validate and sent to the dead-letter topic.",
+    ["connector"],
+)
+CONNECTOR_HTTP_REQUESTS = Counter(
+    "touchpoint_connector_http_requests_total",
+    "HTTP requests a polling connector made, by status class (2xx..5xx, or 'error' for no response).",
+    ["connector", "status_class"],
+)
+CONNECTOR_RATE_LIMIT_WAITS = Counter(
+    "touchpoint_connector_rate_limit_waits_total",
+    "Times a connector paused because the source rate-limited it (429/Retry-After) or its own budget ran out.",
+    ["connector"],
+)
+CONNECTOR_RATE_LIMIT_WAIT_SECONDS = Counter(
+    "touchpoint_connector_rate_limit_wait_seconds_total",
+    "Seconds a connector spent waiting on rate limits.",
+    ["connector"],
+)
+CONNECTOR_LAST_CHECKPOINT = Gauge(
+    "touchpoint_connector_last_checkpoint_timestamp_seconds",
+    "Unix time of a connector's last saved checkpoint; alert on time() minus this (checkpoint age).",
+    ["connector"],
+)
+
+# --- webhook receiver ---------------------------------------------------------------------
+WEBHOOK_REQUESTS = Counter(
+    "touchpoint_webhook_requests_total",
+    "Webhook deliveries received, by tool (the route's configured tool name) and response status class.",
+    ["tool", "status_class"],
+)
+
+# --- enrichment (pipeline/enrichment.py) ---------------------------------------------------
+ENRICH_EVENTS_IN = Counter(
+    "touchpoint_enrich_events_in_total",
+    "Raw messages the enrich agent took from signals.raw.",
+)
+ENRICH_EVENTS_OUT = Counter(
+    "touchpoint_enrich_events_out_total",
+    "Enriched signals the enrich agent produced to signals.enriched.",
+)
+ENRICH_BATCH_SIZE = Histogram(
+    "touchpoint_enrich_batch_size_events",
+    "Messages per enrich batch (take_events); small batches under load mean the window is too short.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+ENRICH_INFERENCE_SECONDS = Histogram(
+    "touchpoint_enrich_inference_seconds",
+    "Seconds the models took for one batch (on the inference thread).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ENRICH_FAILURES = Counter(
+    "touchpoint_enrich_failures_total",
+    "Records the enrich stage could not handle, by stage: decode, validate, enrich.",
+    ["stage"],
+)
+ENRICH_TEXTS_TRUNCATED = Counter(
+    "touchpoint_enrich_texts_truncated_total",
+    "Texts longer than max_text_tokens; the encoder saw only their first max_text_tokens tokens.",
+)
+
+# --- sink (pipeline/sink.py) ---------------------------------------------------------------
+SINK_ROWS_INSERTED = Counter(
+    "touchpoint_sink_rows_inserted_total",
+    "Rows ClickHouse accepted into the signals table (redeliveries included).",
+)
+SINK_INSERT_BATCHES = Counter(
+    "touchpoint_sink_insert_batches_total",
+    "Successful INSERTs into the signals table.",
+)
+SINK_INSERT_SECONDS = Histogram(
+    "touchpoint_sink_insert_seconds",
+    "Seconds one INSERT attempt took, successful or not.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SINK_INSERT_RETRIES = Counter(
+    "touchpoint_sink_insert_retries_total",
+    "INSERTs retried after backoff because ClickHouse was unavailable.",
+)
+SINK_INSERT_FAILURES = Counter(
+    "touchpoint_sink_insert_failures_total",
+    "Failed INSERT attempts by kind: unavailable (retried), rejected (bad rows, bisected), error (unexpected).",
+    ["kind"],
+)
+SINK_ROWS_DEDUPLICATED = Counter(
+    "touchpoint_sink_rows_deduplicated_total",
+    "Rows repeating a signal_id already in the same insert batch; ReplacingMergeTree collapses them. "
+    "Repeats across batches are not knowable without a read and are not counted.",
+)
+
+# --- end to end and the worker ---------------------------------------------------------------
+END_TO_END_SECONDS = Histogram(
+    "touchpoint_end_to_end_seconds",
+    "Seconds from a signal's ingested_at (connector) to its row being stored in ClickHouse.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+CONSUMER_LAG = Gauge(
+    "touchpoint_consumer_lag_messages",
+    "Messages behind the end of the partition (highwater minus committed offset) for partitions this worker owns.",
+    ["topic", "partition"],
+)
+DEAD_LETTERS = Counter(
+    "touchpoint_dead_letters_total",
+    "Dead letters sent, by stage and reason class (see pipeline.metrics.reason_class).",
+    ["stage", "reason_class"],
+)
+BUILD_INFO = Gauge(
+    "touchpoint_build_info",
+    "Always 1; labels carry the package version and the loaded model version ('none' until loaded).",
+    ["version", "model_version"],
+)
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+REASON_CLASSES = ("undecodable", "invalid", "enrichment_error", "rejected_by_store", "other")
+_REASON_BY_ERROR = {
+    "DecodeError": "undecodable",
+    "JSONDecodeError": "undecodable",
+    "UnicodeDecodeError": "undecodable",
+    "InvalidSignal": "invalid",
+    "ValidationError": "invalid",
+    "Invalid": "invalid",
+    "RowsRejected": "rejected_by_store",
+}
+_REASON_BY_STAGE = {
+    "connector.parse": "undecodable",
+    "decode": "undecodable",
+    "connector.validate": "invalid",
+    "validate": "invalid",
+    "enrich": "enrichment_error",
+    "store": "rejected_by_store",
+}
+
+
+def status_class(status: int | None) -> str:
+    """'2xx'..'5xx' for an HTTP status, 'error' when there was no response (timeout, refused)."""
+    if status is None or not 200 <= status < 600:
+        return "error"
+    return f"{status // 100}xx"
+
+
+def reason_class(stage: str, error_type: str | None) -> str:
+    """A bounded class for a dead letter's reason: by error type first, else by stage."""
+    return _REASON_BY_ERROR.get(error_type or "") or _REASON_BY_STAGE.get(stage, "other")
+
+
+def count_dead_letters(letters: Any) -> None:
+    """Count dead-letter records (dicts from pipeline.deadletter.dead_letter) once they are sent."""
+    for letter in letters:
+        DEAD_LETTERS.labels(letter["stage"], reason_class(letter["stage"], letter.get("error_type"))).inc()
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("touchpoint")
+    except metadata.PackageNotFoundError:  # running from a source tree without install
+        return "0+unknown"
+
+
+def set_build_info(model_version: str | None = None) -> None:
+    """Publish the build; call again with the model version once the models are loaded."""
+    BUILD_INFO.clear()
+    BUILD_INFO.labels(package_version(), model_version or "none").set(1)
+
+
+def metrics_response(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """The text exposition and its Content-Type (format 0.0.4: every Prometheus 2.x/3.x parses it)."""
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+async def metrics_handler(request: Any) -> Any:
+    """aiohttp handler for GET /metrics."""
+    from aiohttp import web
+
+    body, content_type = metrics_response()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def add_metrics_route(app: Any, path: str = "/metrics") -> None:
+    """Serve /metrics on an aiohttp ``web.Application`` (webhook receiver, API, worker)."""
+    app.router.add_get(path, metrics_handler)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:
+    """Serve /metrics from a daemon thread (for processes without an aiohttp app); returns the server."""
+    from prometheus_client import start_http_server
+
+    set_build_info()
+    server, _thread = start_http_server(port, addr=host)
+    return server
+
+
+def lag_by_partition(highwater: Mapping[Any, int | None], committed: Mapping[Any, int | None]) -> dict[Any, int]:
+    """Lag per TopicPartition: highwater minus committed offset (0 when nothing is known yet)."""
+    lags = {}
+    for tp, high in highwater.items():
+        if high is None:
+            continue
+        done = committed.get(tp)
+        lags[tp] = max(0, high - (done if done is not None else 0))
+    return lags

@@ -1,0 +1,115 @@
+"""deploy/prometheus and deploy/grafana: promtool checks the config and rules and runs the
+rule unit tests; dashboards are well formed and their SQL runs on ClickHouse (chdb) against
+the migrated schema. (Their PromQL runs on a real Prometheus in
+tests/integration/test_observability.py.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+from pipeline.store import Store
+from tests.ops_queries import DEPLOY, alert_rules, dashboard, dashboard_sql, panels
+
+PROMETHEUS_DIR = DEPLOY / "prometheus"
+needs_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool missing: run `make system-deps` (Debian package prometheus)"
+)
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run(["promtool", *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@needs_promtool
+def test_prometheus_config_and_rules_pass_promtool() -> None:
+    promtool("check", "config", "prometheus.yml")
+    promtool("check", "rules", "alerts.yml")
+
+
+@needs_promtool
+def test_alert_rule_unit_tests_pass() -> None:
+    promtool("test", "rules", "alerts_test.yml")
+
+
+def test_every_alert_has_a_runbook_summary_and_severity() -> None:
+    rules = alert_rules()
+    names = {rule["alert"] for rule in rules}
+    assert names == {
+        "TouchpointWorkerDown", "TouchpointConsumerLagGrowing", "TouchpointEndToEndLatencyHigh",
+        "TouchpointDeadLetterRateHigh", "TouchpointConnectorStalled", "TouchpointClickHouseInsertFailures",
+    }  # fmt: skip
+    for rule in rules:
+        assert rule["annotations"]["runbook"].strip() and rule["annotations"]["summary"].strip(), rule["alert"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+
+
+def test_alert_unit_tests_cover_every_alert() -> None:
+    tests = yaml.safe_load((PROMETHEUS_DIR / "alerts_test.yml").read_text())["tests"]
+    fired = {case["alertname"] for t in tests for case in t["alert_rule_test"] if case["exp_alerts"]}
+    assert fired == {rule["alert"] for rule in alert_rules()}
+
+
+def provisioned_datasources() -> dict[str, str]:
+    path = DEPLOY / "grafana" / "provisioning" / "datasources" / "touchpoint.yaml"
+    return {ds["uid"]: ds["type"] for ds in yaml.safe_load(path.read_text())["datasources"]}
+
+
+@pytest.mark.parametrize("name", ["touchpoint-ops", "touchpoint-cx"])
+def test_dashboard_structure(name: str) -> None:
+    board = dashboard(name)
+    sources = provisioned_datasources()
+    assert board["uid"] == name and board["title"]
+    found = list(panels(board))
+    ids = [p["id"] for p in found]
+    assert found and len(ids) == len(set(ids)), f"panel ids must be unique: {ids}"
+    for panel in found:
+        grid = panel["gridPos"]
+        assert all(isinstance(grid[k], int) for k in ("x", "y", "w", "h")), panel["title"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)), panel["title"]
+        for target in [panel, *panel["targets"]]:
+            ds = target["datasource"]
+            assert sources.get(ds["uid"]) == ds["type"], f"{panel['title']}: unknown data source {ds}"
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "touchpoint.yaml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_ops_dashboard_covers_what_ops_watch() -> None:
+    exprs = " ".join(t["expr"] for p in panels(dashboard("touchpoint-ops")) for t in p["targets"])
+    for metric in ("touchpoint_enrich_events_out_total", "touchpoint_consumer_lag_messages",
+                   "touchpoint_end_to_end_seconds_bucket", "touchpoint_sink_insert_failures_total",
+                   "touchpoint_dead_letters_total"):  # fmt: skip
+        assert metric in exprs
+
+
+def test_cx_dashboard_sql_runs_on_the_migrated_schema(store: Store) -> None:
+    now = datetime.now(timezone.utc)
+    rows = [
+        ("s1", "r1", "direct", "survey", "typeform", "acme", now - timedelta(days=1), "nps", 10.0, ["delivery"], "positive"),
+        ("s2", "r2", "direct", "survey", "typeform", "acme", now - timedelta(days=1), "nps", 2.0, ["delivery"], "negative"),
+        ("s2", "r2", "direct", "survey", "typeform", "acme", now - timedelta(days=1), "nps", 2.0, ["delivery"], "negative"),
+        ("s3", "r3", "indirect", "review", "trustpilot", "acme", now - timedelta(days=2), None, None, ["mobile_app"], "neutral"),
+    ]  # s2 twice: FINAL must count it once
+    columns = ["signal_id", "source_id", "kind", "channel", "source", "brand", "occurred_at", "score_metric",
+               "score_value", "touchpoints", "sentiment_label"]  # fmt: skip
+    full = [[*r[:7], r[6], r[6], *r[7:], "en", "delivery_onboarding", "test"] for r in rows]
+    store.client.insert(f"{store.database}.signals", full, column_names=[
+        *columns[:7], "ingested_at", "enriched_at", *columns[7:], "language", "journey_stage", "model_version"])  # fmt: skip
+    queries = dashboard_sql(store.database)
+    assert len(queries) == 7
+    results = [store.query(sql) for sql in queries]
+    assert results[0] == [{"signals": 3}]
+    assert results[1][0]["nps"] == 0.0 and results[1][0]["n"] == 2
+    by_touchpoint = {row["touchpoint"]: row for row in results[-1]}
+    assert by_touchpoint["delivery"]["nps"] == 0.0 and by_touchpoint["delivery"]["nps_n"] == 2
+    assert by_touchpoint["mobile_app"]["nps"] is None and by_touchpoint["mobile_app"]["n"] == 1
+    volume = {(row["channel"]) for row in results[5]}
+    assert volume == {"survey", "review"}
