@@ -25,7 +25,8 @@ from connectors.producer import SignalProducer
 from connectors.samples import sample_path
 from pipeline.broker import EmbeddedBroker
 from pipeline.kafka import topic_message_count
-from pipeline.queries import touchpoint_summary
+from pipeline.queries import Filters, touchpoint_summary
+from pipeline.report import write_report
 from pipeline.runtime import running_worker
 from pipeline.settings import Settings
 from pipeline.store import Store
@@ -125,4 +126,6 @@ def run_demo(settings: Settings, limit: int | None = None, console: Console | No
     report_file = settings.data_dir / "demo-report.json"
     report_file.write_text(json.dumps({**result.__dict__, "signal_ids": len(result.signal_ids)}, default=str, indent=2))
     console.print(f"report written to {report_file}")
+    dashboard = write_report(settings, settings.data_dir / "report.html", Filters(brand=DEMO_BRAND))
+    console.print(f"CX dashboard (self-contained HTML) written to {dashboard.resolve()}")
     return result

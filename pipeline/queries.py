@@ -1,56 +1,34 @@
-"""CX metrics computed in ClickHouse, with the standard definitions (shared/DESIGN.md).
+"""CX metric queries: ClickHouse computes every number, Python only shapes result rows.
 
-* NPS: % promoters (9-10) minus % detractors (0-6); passives are 7-8.
-* CSAT: % of responses scoring 4 or 5 on 1-5.
-* CES: mean on 1-7.
-* Net sentiment: % positive minus % negative; plus the mean score in [-1, 1].
-
-Every query reads ``signals FINAL`` so a signal stored twice counts once, and
-every result carries ``n``, the count the number rests on. Parameters are
-bound (``{name:Type}``), never pasted into SQL.
+Every query reads ``signals FINAL``, so a signal stored twice counts once, and
+every result row carries ``n``, the count the number rests on, plus
+``low_confidence`` when ``n`` is below the configured minimum (flagged, never
+hidden). Parameters are bound server-side (``{name:Type}``), never pasted into
+SQL; only names checked against fixed tables (metrics, dimensions) become SQL.
+Definitions live in pipeline/metrics_sql.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Sequence
 
+from pipeline.metrics_sql import DIMENSIONS, METRICS, TEXT, TOUCHPOINT_JOIN, check_names
 from pipeline.store import Store
 
-NPS_N = "countIf(score_metric = 'nps')"
-METRICS: dict[str, tuple[str, str]] = {  # name -> (value expression, n expression)
-    "volume": ("count()", "count()"),
-    "nps": (
-        f"round(100 * (countIf(score_metric = 'nps' AND score_value >= 9)"
-        f" - countIf(score_metric = 'nps' AND score_value <= 6)) / nullIf({NPS_N}, 0), 1)",
-        NPS_N,
-    ),
-    "csat": (
-        "round(100 * countIf(score_metric = 'csat' AND score_value >= 4) / nullIf(countIf(score_metric = 'csat'), 0), 1)",
-        "countIf(score_metric = 'csat')",
-    ),
-    "ces": ("round(avgIf(score_value, score_metric = 'ces'), 2)", "countIf(score_metric = 'ces')"),
-    "sentiment": (
-        "round(100 * (countIf(sentiment_label = 'positive') - countIf(sentiment_label = 'negative'))"
-        " / nullIf(countIf(sentiment_label IS NOT NULL), 0), 1)",
-        "countIf(sentiment_label IS NOT NULL)",
-    ),
-}
-DIMENSIONS: dict[str, str] = {
-    "touchpoint": "touchpoint",  # from ARRAY JOIN below
-    "stage": "journey_stage",
-    "channel": "channel",
-    "source": "source",
-    "kind": "kind",
-    "brand": "brand",
-    "day": "toDate(occurred_at)",
-    "week": "toMonday(occurred_at)",
-}
+TIME_DIMS = ("day", "week")
+STAMP = "DateTime64(3, 'UTC')"
+# Exact: the partition key is a function of the sorting key (schemas/clickhouse/002_analytics.sql),
+# so FINAL merges within partitions only and skips partitions already merged.
+FINAL_SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
+UNACTIONABLE = ("other", "untagged")  # no team owns these: never a "top negative touchpoint"
 
 
 @dataclass(frozen=True)
 class Filters:
+    """Which signals a metric covers: ``since <= occurred_at < until``, one brand, one channel."""
+
     since: datetime | None = None
     until: datetime | None = None
     brand: str | None = None
@@ -59,10 +37,10 @@ class Filters:
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, params = ["1"], {}
         if self.since:
-            clauses.append("occurred_at >= {since:DateTime64(3, 'UTC')}")
+            clauses.append(f"occurred_at >= {{since:{STAMP}}}")
             params["since"] = self.since
         if self.until:
-            clauses.append("occurred_at < {until:DateTime64(3, 'UTC')}")
+            clauses.append(f"occurred_at < {{until:{STAMP}}}")
             params["until"] = self.until
         if self.brand:
             clauses.append("brand = {brand:String}")
@@ -72,44 +50,174 @@ class Filters:
             params["channel"] = self.channel
         return " AND ".join(clauses), params
 
+    def previous(self) -> "Filters":
+        """The period of the same length just before this one (needs ``since``)."""
+        if self.since is None:
+            raise ValueError("a change versus the previous period needs a start: pass since (e.g. 7d or 2026-11-01)")
+        until = self.until or datetime.now(timezone.utc)
+        if until <= self.since:
+            raise ValueError(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({self.since:%Y-%m-%d %H:%M})")
+        return replace(self, since=self.since - (until - self.since), until=self.since)
 
-def metric_by(store: Store, metric: str, by: str, filters: Filters = Filters(), min_n: int = 30) -> list[dict[str, Any]]:
-    """One row per value of ``by``: {by: value, metric: number|None, n: count, low_confidence: bool}."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    if by not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {by!r}; choose one of {', '.join(DIMENSIONS)}")
-    value, n = METRICS[metric]
-    where, params = filters.where()
-    join = "ARRAY JOIN touchpoints AS touchpoint" if by == "touchpoint" else ""
-    sql = (
-        f"SELECT {DIMENSIONS[by]} AS {by}, {value} AS {metric}, {n} AS n "
-        f"FROM {{db}}.signals FINAL {join} WHERE {where} GROUP BY {by} HAVING n > 0 ORDER BY n DESC, {by}"
-    )
-    rows = store.query(sql, params)
+
+def _query(store: Store, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return store.query(sql + FINAL_SETTINGS, params)
+
+
+def _flag(rows: list[dict[str, Any]], min_n: int) -> list[dict[str, Any]]:
     for row in rows:
         row["low_confidence"] = row["n"] < min_n
     return rows
 
 
+def metric_sql(metric: str, dims: Sequence[str], where: str, split_period: bool = False) -> str:
+    """SQL for one metric grouped by ``dims`` (and by current/previous period when asked)."""
+    check_names(metric, tuple(dims))
+    m = METRICS[metric]
+    keys = [f"{DIMENSIONS[d]} AS {d}" for d in dims]
+    group = list(dims)
+    if split_period:
+        keys.append(f"occurred_at >= {{current_since:{STAMP}}} AS is_current")
+        group.append("is_current")
+    join = TOUCHPOINT_JOIN if "touchpoint" in dims else ""
+    source = f"FROM {{db}}.signals FINAL {join} WHERE {where}"
+    time_first = [d for d in dims if d in TIME_DIMS]
+    if metric == "emotions":
+        inner = (
+            f"SELECT {', '.join(keys)}, countIf({TEXT}) AS n, "
+            "sumMap(arrayMap(e -> toString(e), arrayDistinct(emotions)), "
+            "arrayMap(e -> toUInt64(1), arrayDistinct(emotions))) AS m "
+            f"{source} GROUP BY {', '.join(group)} HAVING n > 0"
+        )
+        order = ", ".join([*group, "count DESC", "emotion"])
+        return (
+            f"SELECT {', '.join(group)}, emotion, round(100 * k / n, 1) AS emotions, toUInt64(k) AS count, n "
+            f"FROM ({inner}) ARRAY JOIN m.1 AS emotion, m.2 AS k ORDER BY {order}"
+        )
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in m.columns)
+    order = ", ".join([*time_first, "n DESC", *group]) if not time_first else ", ".join(group)
+    return f"SELECT {', '.join(keys)}, {columns}, {m.n} AS n {source} GROUP BY {', '.join(group)} HAVING n > 0 ORDER BY {order}"
+
+
+def metric_rows(
+    store: Store, metric: str, dims: Sequence[str], filters: Filters = Filters(), min_n: int = 30, compare: bool = False
+) -> list[dict[str, Any]]:
+    """Rows of ``metric`` grouped by ``dims``; with ``compare``, each row also gets
+    ``previous``, ``previous_n`` and ``change`` versus the previous period of the same length."""
+    if not compare:
+        where, params = filters.where()
+        return _flag(_query(store, metric_sql(metric, dims, where), params), min_n)
+    if any(d in TIME_DIMS for d in dims):
+        raise ValueError("a change versus the previous period needs a dimension other than day or week")
+    previous = filters.previous()
+    span = Filters(previous.since, filters.until or datetime.now(timezone.utc), filters.brand, filters.channel)
+    where, params = span.where()
+    params["current_since"] = filters.since
+    rows = _query(store, metric_sql(metric, dims, where, split_period=True), params)
+    key_names = [*dims, "emotion"] if metric == "emotions" else list(dims)
+    before = {tuple(r[k] for k in key_names): r for r in rows if not r["is_current"]}
+    result = []
+    for row in rows:
+        if not row.pop("is_current"):
+            continue
+        old = before.get(tuple(row[k] for k in key_names))
+        old_value = old[metric] if old else None
+        row["previous"] = old_value
+        row["previous_n"] = old["n"] if old else 0
+        row["change"] = None if old_value is None or row[metric] is None else round(row[metric] - old_value, 2)
+        result.append(row)
+    return _flag(result, min_n)
+
+
+def metric_by(
+    store: Store, metric: str, by: str, filters: Filters = Filters(), min_n: int = 30, compare: bool = False
+) -> list[dict[str, Any]]:
+    """One row per value of ``by``: {by: value, metric: number|None, n: count, low_confidence: bool, ...}."""
+    return metric_rows(store, metric, (by,), filters, min_n, compare)
+
+
+def top_negative(
+    store: Store, filters: Filters = Filters(), min_n: int = 30, limit: int = 5, verbatims: int = 3
+) -> list[dict[str, Any]]:
+    """Touchpoints where customers are least happy, worst net sentiment first (reliable ones
+    before low-confidence ones; "other" is left out), each with representative redacted verbatims: negative texts
+    whose score is closest to that touchpoint's median negative score (typical, not extreme)."""
+    where, params = filters.where()
+    sent = METRICS["sentiment"]
+    nps = dict(METRICS["nps"].columns)["nps"]
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in sent.columns)
+    sql = f"""
+        SELECT touchpoint, {columns}, {sent.n} AS n, {nps} AS nps, {METRICS['nps'].n} AS nps_n
+        FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint
+        WHERE {where} AND touchpoint NOT IN {{unactionable:Array(String)}}
+        GROUP BY touchpoint HAVING negative > 0
+        ORDER BY n < {{min_n:UInt32}}, sentiment, n DESC, touchpoint LIMIT {{limit:UInt32}}
+    """
+    rows = _flag(_query(store, sql, {**params, "min_n": min_n, "limit": limit, "unactionable": list(UNACTIONABLE)}), min_n)
+    if not rows or verbatims <= 0:
+        return rows
+    quotes_sql = f"""
+        WITH neg AS (
+            SELECT touchpoint, text_redacted AS text, min(sentiment_score) AS score,
+                   max(occurred_at) AS at, any(channel) AS channel
+            FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint
+            WHERE {where} AND touchpoint IN {{touchpoints:Array(String)}} AND sentiment_label = 'negative'
+              AND text_redacted IS NOT NULL AND length(text_redacted) BETWEEN 15 AND 400
+            GROUP BY touchpoint, text
+        )
+        SELECT touchpoint, text, score, channel, at FROM neg
+        JOIN (SELECT touchpoint, median(score) AS mid FROM neg GROUP BY touchpoint) AS m USING touchpoint
+        ORDER BY touchpoint, abs(score - mid), at DESC, text LIMIT {{k:UInt32}} BY touchpoint
+    """
+    quotes = _query(store, quotes_sql, {**params, "touchpoints": [r["touchpoint"] for r in rows], "k": verbatims})
+    for row in rows:
+        row["verbatims"] = [
+            {"text": q["text"], "sentiment_score": round(float(q["score"]), 3), "channel": q["channel"], "occurred_at": q["at"]}
+            for q in quotes
+            if q["touchpoint"] == row["touchpoint"]
+        ]
+    return rows
+
+
+JOURNEY_COLUMNS = (
+    "signal_id", "occurred_at", "kind", "channel", "source", "brand", "touchpoints", "journey_stage",
+    "score_metric", "score_value", "sentiment_label", "sentiment_score", "emotions", "text_redacted",
+)  # fmt: skip
+
+
+def journey(store: Store, customer_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """Every signal of one customer across channels, oldest first (redacted text only)."""
+    sql = (
+        f"SELECT {', '.join(JOURNEY_COLUMNS)} FROM {{db}}.signals FINAL "
+        "WHERE customer_id = {customer_id:String} ORDER BY occurred_at, signal_id LIMIT {limit:UInt32}"
+    )
+    return _query(store, sql, {"customer_id": customer_id, "limit": limit})
+
+
+def data_range(store: Store, filters: Filters = Filters()) -> dict[str, Any]:
+    """First and last signal time and the count, within ``filters``."""
+    where, params = filters.where()
+    sql = f"SELECT min(occurred_at) AS first, max(occurred_at) AS last, count() AS n FROM {{db}}.signals FINAL WHERE {where}"
+    return _query(store, sql, params)[0]
+
+
 def touchpoint_summary(store: Store, signal_ids: list[str] | None = None, min_n: int = 30) -> list[dict[str, Any]]:
     """Per touchpoint: volume, net sentiment, NPS where scored, and the verbatim closest to the mean mood."""
     scope, params = ("signal_id IN {ids:Array(String)}", {"ids": signal_ids}) if signal_ids is not None else ("1", {})
+    net = dict(METRICS["sentiment"].columns)["sentiment"]
+    nps = dict(METRICS["nps"].columns)["nps"]
     sql = f"""
         WITH base AS (
             SELECT touchpoint, text_redacted, sentiment_label, sentiment_score, score_metric, score_value
             FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint WHERE {scope}
         ), means AS (SELECT touchpoint, avg(sentiment_score) AS mean_score FROM base GROUP BY touchpoint)
         SELECT touchpoint, count() AS n,
-               {METRICS['sentiment'][0]} AS net_sentiment,
+               {net} AS net_sentiment,
                round(avg(sentiment_score), 3) AS mean_sentiment,
-               {METRICS['nps'][0]} AS nps, {NPS_N} AS nps_n,
+               {nps} AS nps, {METRICS['nps'].n} AS nps_n,
                argMin(text_redacted, if(length(ifNull(text_redacted, '')) BETWEEN 20 AND 240,
                       abs(sentiment_score - mean_score), 10.0)) AS verbatim
         FROM base JOIN means USING touchpoint
         GROUP BY touchpoint ORDER BY n DESC, touchpoint
     """
-    rows = store.query(sql, params)
-    for row in rows:
-        row["low_confidence"] = row["n"] < min_n
-    return rows
+    return _flag(_query(store, sql, params), min_n)

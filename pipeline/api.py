@@ -1,0 +1,289 @@
+"""The metric API: JSON over HTTP on the worker's web server (Faust serves aiohttp).
+
+    GET /api/v1/metrics/{metric}?by=&since=&until=&brand=&channel=&compare=
+    GET /api/v1/top-negative?since=&until=&brand=&channel=&limit=&verbatims=
+    GET /api/v1/journey/{customer_id}?limit=
+    GET /api/v1/openapi.json
+
+Every parameter is checked here and bound in ClickHouse (pipeline/queries.py),
+never pasted into SQL; a bad one gets a 400 whose JSON says what is accepted.
+Store calls run on the store's own thread (AsyncStore), so the event loop that
+also runs the Faust agents never blocks on ClickHouse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from pipeline.metrics_sql import DIMENSIONS, METRICS
+from pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
+from pipeline.settings import Settings
+from pipeline.store import AsyncStore, StoreUnavailable
+from pipeline.timespec import parse_time
+
+PREFIX = "/api/v1"
+FILTER_PARAMS = ("since", "until", "brand", "channel")
+MAX_TEXT_PARAM = 200
+
+
+class BadRequest(ValueError):
+    """A parameter the API cannot accept; the message says what it accepts."""
+
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def to_json(value: Any) -> Any:
+    """JSON-safe values: ISO 8601 times in UTC, NaN as null."""
+    if isinstance(value, datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return stamp.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(to_json(body)), status=status, content_type="application/json")
+
+
+def _allowed(query: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    for name in query:
+        if name not in allowed:
+            raise BadRequest(f"unknown parameter {name!r}; allowed: {', '.join(allowed)}", name)
+
+
+def _text(query: Mapping[str, str], name: str) -> str | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_TEXT_PARAM:
+        raise BadRequest(f"{name} is longer than {MAX_TEXT_PARAM} characters", name)
+    return value
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high} (got {raw!r})", name) from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be from {low} to {high} (got {value})", name)
+    return value
+
+
+def _bool(query: Mapping[str, str], name: str) -> bool:
+    raw = query.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise BadRequest(f"{name} must be true or false (got {raw!r})", name)
+    return raw in ("true", "1")
+
+
+def parse_filters(query: Mapping[str, str]) -> Filters:
+    """since/until (date, time or span like 7d), brand, channel; until must follow since."""
+    times: dict[str, datetime | None] = {}
+    for name in ("since", "until"):
+        raw = _text(query, name)
+        try:
+            times[name] = parse_time(raw) if raw else None
+        except ValueError as exc:
+            raise BadRequest(f"{name}: {exc}", name) from None
+    since, until = times["since"], times["until"]
+    if since and until and until <= since:
+        raise BadRequest("until must be after since", "until")
+    return Filters(since, until, _text(query, "brand"), _text(query, "channel"))
+
+
+def filters_json(filters: Filters) -> dict[str, Any]:
+    return {"since": filters.since, "until": filters.until, "brand": filters.brand, "channel": filters.channel}
+
+
+@dataclass
+class MetricApi:
+    """Handlers for the routes above; one instance per web server."""
+
+    store: AsyncStore
+    settings: Settings
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        query = request.query
+        metric = request.match_info["metric"]
+        _allowed(query, ("by", *FILTER_PARAMS, "compare"))
+        if metric not in METRICS:
+            raise BadRequest(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}", "metric")
+        by = query.get("by", "total")
+        if by not in DIMENSIONS:
+            raise BadRequest(f"unknown dimension by={by!r}; choose one of {', '.join(DIMENSIONS)}", "by")
+        filters = parse_filters(query)
+        compare = _bool(query, "compare")
+        if compare and by in TIME_DIMS:
+            raise BadRequest("compare=true needs a dimension other than day or week", "compare")
+        if compare and filters.since is None:
+            raise BadRequest("compare=true needs since (the current period's start, e.g. since=7d)", "since")
+        min_n = self.settings.min_responses
+        rows = await self.store.run(metric_rows, self.store.store, metric, (by,), filters, min_n, compare)
+        return json_response(
+            {"metric": metric, "by": by, "filters": filters_json(filters), "min_responses": min_n,
+             "definition": METRICS[metric].description, "rows": rows}
+        )  # fmt: skip
+
+    async def top_negative(self, request: web.Request) -> web.Response:
+        query = request.query
+        _allowed(query, (*FILTER_PARAMS, "limit", "verbatims"))
+        filters = parse_filters(query)
+        limit = _int(query, "limit", 5, 1, 50)
+        verbatims = _int(query, "verbatims", 3, 0, 10)
+        min_n = self.settings.min_responses
+        rows = await self.store.run(top_negative, self.store.store, filters, min_n, limit, verbatims)
+        return json_response({"filters": filters_json(filters), "min_responses": min_n, "rows": rows})
+
+    async def journey(self, request: web.Request) -> web.Response:
+        query = request.query
+        _allowed(query, ("limit",))
+        customer_id = request.match_info["customer_id"]
+        if len(customer_id) > MAX_TEXT_PARAM:
+            raise BadRequest(f"customer_id is longer than {MAX_TEXT_PARAM} characters", "customer_id")
+        limit = _int(query, "limit", 1000, 1, 10000)
+        rows = await self.store.run(journey, self.store.store, customer_id, limit)
+        if not rows:
+            return json_response({"error": f"no signals for customer_id {customer_id!r}"}, status=404)
+        return json_response({"customer_id": customer_id, "n": len(rows), "signals": rows})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return json_response(openapi_document())
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def guarded(handler: Handler) -> Handler:
+    """Bad parameters become 400s, an unreachable store a 503, both as JSON."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return json_response({"error": str(exc), "parameter": exc.parameter}, status=400)
+        except StoreUnavailable as exc:
+            return json_response({"error": f"store unavailable, retry later: {exc}"}, status=503)
+
+    return run
+
+
+def add_routes(router: web.UrlDispatcher, api: MetricApi) -> None:
+    """Mount the API on an aiohttp router (Faust's web app or a standalone one)."""
+    router.add_get(f"{PREFIX}/metrics/{{metric}}", guarded(api.metrics))
+    router.add_get(f"{PREFIX}/top-negative", guarded(api.top_negative))
+    router.add_get(f"{PREFIX}/journey/{{customer_id}}", guarded(api.journey))
+    router.add_get(f"{PREFIX}/openapi.json", guarded(api.openapi))
+
+
+def register_api(app: Any, store: AsyncStore, settings: Settings) -> None:
+    """Add the API to a Faust app's web server (served when ``web_enabled`` is on)."""
+    add_routes(app.web.web_app.router, MetricApi(store, settings))
+
+
+def build_web_app(store: AsyncStore, settings: Settings) -> web.Application:
+    """A standalone aiohttp app with the same routes (for `touchpoint up`-style servers and tests)."""
+    application = web.Application()
+    add_routes(application.router, MetricApi(store, settings))
+    return application
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.0 description of the routes above."""
+    when = "an ISO date (2026-11-01), time (2026-11-01T09:30Z) or a span back from now (24h, 7d, 4w)"
+    filters = [
+        _param("since", "query", {"type": "string"}, f"start, inclusive: {when}"),
+        _param("until", "query", {"type": "string"}, f"end, exclusive: {when}; default now"),
+        _param("brand", "query", {"type": "string", "maxLength": MAX_TEXT_PARAM}, "only this brand"),
+        _param("channel", "query", {"type": "string", "maxLength": MAX_TEXT_PARAM}, "only this channel"),
+    ]
+    error = {"description": "bad parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    row = {
+        "type": "object",
+        "description": "the dimension's value under its name, the metric under its name, n and low_confidence",
+        "properties": {
+            "n": {"type": "integer", "description": "the count the number rests on"},
+            "low_confidence": {"type": "boolean", "description": "n is below the configured minimum"},
+            "previous": {"type": "number", "nullable": True, "description": "with compare=true"},
+            "previous_n": {"type": "integer", "description": "with compare=true"},
+            "change": {"type": "number", "nullable": True, "description": "with compare=true"},
+        },
+        "additionalProperties": True,
+    }
+
+    def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    rows = {"type": "object", "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Touchpoint metric API", "version": "1", "description": "CX metrics computed in ClickHouse; every number carries n."},
+        "paths": {
+            f"{PREFIX}/metrics/{{metric}}": {
+                "get": {
+                    "summary": "A CX metric grouped by one dimension",
+                    "parameters": [
+                        _param("metric", "path", {"type": "string", "enum": list(METRICS)}, "; ".join(f"{m.name}: {m.description}" for m in METRICS.values()), True),
+                        _param("by", "query", {"type": "string", "enum": list(DIMENSIONS), "default": "total"}, "dimension to group by"),
+                        *filters,
+                        _param("compare", "query", {"type": "boolean", "default": False}, "add change versus the previous period of the same length (needs since)"),
+                    ],
+                    "responses": {"200": ok("one row per dimension value", rows), "400": error},
+                }
+            },
+            f"{PREFIX}/top-negative": {
+                "get": {
+                    "summary": "Touchpoints with the worst net sentiment, with representative redacted verbatims",
+                    "parameters": [
+                        *filters,
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}, "how many touchpoints"),
+                        _param("verbatims", "query", {"type": "integer", "minimum": 0, "maximum": 10, "default": 3}, "verbatims per touchpoint"),
+                    ],
+                    "responses": {"200": ok("worst first", rows), "400": error},
+                }
+            },
+            f"{PREFIX}/journey/{{customer_id}}": {
+                "get": {
+                    "summary": "Every signal of one customer across channels, oldest first",
+                    "parameters": [
+                        _param("customer_id", "path", {"type": "string"}, "the pseudonymous customer id", True),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}, "most signals returned"),
+                    ],
+                    "responses": {
+                        "200": ok("the journey", {"type": "object", "properties": {"n": {"type": "integer"}, "signals": {"type": "array", "items": {"type": "object"}}}}),
+                        "400": error,
+                        "404": {"description": "no signals for this customer"},
+                    },
+                }
+            },
+            f"{PREFIX}/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+        },
+        "components": {
+            "schemas": {
+                "Row": row,
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": "string", "nullable": True}}},
+            }
+        },
+    }  # fmt: skip

@@ -1,0 +1,114 @@
+"""The CX metric definitions as ClickHouse SQL expressions (shared/DESIGN.md).
+
+* NPS: % promoters (9-10) minus % detractors (0-6); passives are 7-8; -100..100.
+* CSAT: % of responses scoring 4 or 5 on 1-5 (top-2-box).
+* CES: mean on 1-7 (higher = easier), and % of responses scoring 5-7.
+* Net sentiment: % positive minus % negative; mean sentiment score in [-1, 1].
+* Volume: signals. Emotions: % of signals with text that carry each emotion.
+
+Each metric names the count its number rests on (``n``): survey responses of
+that metric for nps/csat/ces, signals with text for sentiment/emotions, all
+signals for volume. Expressions are aggregates over ``signals FINAL`` rows, so
+this module holds definitions only; pipeline/queries.py builds the queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NPS = "score_metric = 'nps'"
+CSAT = "score_metric = 'csat'"
+CES = "score_metric = 'ces'"
+TEXT = "sentiment_label IS NOT NULL"
+
+
+def pct(numerator: str, denominator: str) -> str:
+    """A percentage rounded to 0.1, NULL (not 0) when there is nothing to divide by."""
+    return f"round(100 * ({numerator}) / nullIf({denominator}, 0), 1)"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its output columns (the first is named like the metric) and its ``n``."""
+
+    name: str
+    n: str
+    columns: tuple[tuple[str, str], ...]
+    description: str
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("volume", "count()", (("volume", "count()"),), "signals (every channel, with or without text)"),
+        Metric(
+            "nps",
+            f"countIf({NPS})",
+            (
+                ("nps", pct(f"countIf({NPS} AND score_value >= 9) - countIf({NPS} AND score_value <= 6)", f"countIf({NPS})")),
+                ("promoters", f"countIf({NPS} AND score_value >= 9)"),
+                ("passives", f"countIf({NPS} AND score_value > 6 AND score_value < 9)"),
+                ("detractors", f"countIf({NPS} AND score_value <= 6)"),
+            ),
+            "Net Promoter Score: % promoters (9-10) minus % detractors (0-6), -100..100",
+        ),
+        Metric(
+            "csat",
+            f"countIf({CSAT})",
+            (("csat", pct(f"countIf({CSAT} AND score_value >= 4)", f"countIf({CSAT})")),),
+            "CSAT: % of 1-5 responses scoring 4 or 5",
+        ),
+        Metric(
+            "ces",
+            f"countIf({CES})",
+            (
+                ("ces", f"round(avgIf(score_value, {CES}), 2)"),
+                ("ces_easy_pct", pct(f"countIf({CES} AND score_value >= 5)", f"countIf({CES})")),
+            ),
+            "Customer Effort Score: mean on 1-7 (higher = easier), and % scoring 5-7",
+        ),
+        Metric(
+            "sentiment",
+            f"countIf({TEXT})",
+            (
+                ("sentiment", pct("countIf(sentiment_label = 'positive') - countIf(sentiment_label = 'negative')", f"countIf({TEXT})")),
+                ("sentiment_mean", f"round(avgIf(sentiment_score, {TEXT}), 3)"),
+                ("positive", "countIf(sentiment_label = 'positive')"),
+                ("negative", "countIf(sentiment_label = 'negative')"),
+            ),
+            "net sentiment: % positive minus % negative; sentiment_mean in [-1, 1]",
+        ),
+        Metric(
+            "emotions",
+            f"countIf({TEXT})",
+            (),  # one row per emotion: see queries.emotion_sql
+            "% of signals with text that carry each emotion (one row per emotion)",
+        ),
+    )
+}  # fmt: skip
+
+# Signals with no touchpoint tag still count, under "untagged", so totals add up.
+TOUCHPOINT_JOIN = "ARRAY JOIN if(empty(touchpoints), ['untagged'], CAST(touchpoints, 'Array(String)')) AS touchpoint"
+
+DIMENSIONS: dict[str, str] = {
+    "touchpoint": "touchpoint",
+    "stage": "journey_stage",
+    "channel": "channel",
+    "source": "source",
+    "kind": "kind",
+    "brand": "brand",
+    "day": "toDate(occurred_at)",
+    "week": "toMonday(occurred_at)",
+    "total": "'all'",  # one row over everything (headline numbers)
+}
+
+
+def check_names(metric: str, dims: tuple[str, ...]) -> None:
+    """Raise ValueError naming the valid choices (CLI and API show it as is)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    for dim in dims:
+        if dim not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {dim!r}; choose one of {', '.join(DIMENSIONS)}")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"dimensions must differ (got {', '.join(dims)})")

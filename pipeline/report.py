@@ -1,0 +1,96 @@
+"""`touchpoint report`: the CX dashboard as one self-contained HTML file.
+
+ClickHouse computes every number (pipeline/queries.py); this module gathers
+them into one JSON document and embeds it, with inline CSS and a small vanilla
+JavaScript SVG renderer, into templates/report.html. Nothing is fetched when
+the file is opened: it works offline, attached to an email or on a share.
+Every number on the page shows the count it rests on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.api import to_json
+from pipeline.metrics_sql import METRICS
+from pipeline.queries import Filters, data_range, metric_by, metric_rows, top_negative
+from pipeline.settings import Settings
+from pipeline.store import Store
+
+HEADLINE = ("nps", "csat", "ces", "sentiment", "volume")
+HEATMAP_TOUCHPOINTS = 12
+PLACEHOLDER = "/*__REPORT_DATA__*/null"
+
+
+def _naive_utc(stamp: datetime) -> datetime:
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def headline_window(start: datetime, end: datetime) -> Filters:
+    """The latest 28 days (or half the data's span when shorter), compared with the same length before."""
+    length = min(timedelta(days=28), max(timedelta(hours=1), (end - start) / 2))
+    return Filters(since=end - length, until=end)
+
+
+def report_data(store: Store, settings: Settings, filters: Filters = Filters()) -> dict[str, Any]:
+    """Every number the dashboard shows, each with its n, as one JSON-ready dict."""
+    span = data_range(store, filters)
+    data: dict[str, Any] = {
+        "generated_at": datetime.now(timezone.utc),
+        "filters": {"since": filters.since, "until": filters.until, "brand": filters.brand, "channel": filters.channel},
+        "min_responses": settings.min_responses,
+        "signals": span["n"],
+        "definitions": {name: m.description for name, m in METRICS.items()},
+    }
+    if not span["n"]:
+        return data
+    first, last = _naive_utc(span["first"]), _naive_utc(span["last"])
+    end = filters.until or last + timedelta(seconds=1)
+    grain = "week" if (end - first) > timedelta(days=45) else "day"
+    window = headline_window(filters.since or first, end)
+    scoped = Filters(window.since, window.until, filters.brand, filters.channel)
+    min_n = settings.min_responses
+    headline = {}
+    for metric in HEADLINE:
+        rows = metric_rows(store, metric, ("total",), scoped, min_n, compare=True)
+        headline[metric] = rows[0] if rows else None
+    data.update(
+        first=first, last=last, grain=grain,
+        window={"since": window.since, "until": window.until},
+        headline=headline,
+        trend={m: metric_by(store, m, grain, filters, min_n) for m in ("nps", "sentiment", "volume")},
+        touchpoints=metric_by(store, "sentiment", "touchpoint", filters, min_n),
+        touchpoint_nps=metric_by(store, "nps", "touchpoint", filters, min_n),
+        heatmap=metric_rows(store, "sentiment", ("touchpoint", grain), filters, min_n),
+        channels=metric_rows(store, "volume", ("channel", "kind"), filters, min_n),
+        kinds=metric_by(store, "volume", "kind", filters, min_n),
+        emotions=metric_by(store, "emotions", "total", filters, min_n),
+        top_negative=top_negative(store, filters, min_n, limit=6, verbatims=3),
+    )  # fmt: skip
+    return data
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """The template with ``data`` embedded as JSON (safe inside a <script> element)."""
+    template = resources.files("pipeline").joinpath("templates/report.html").read_text(encoding="utf-8")
+    payload = json.dumps(to_json(data), ensure_ascii=False).replace("<", "\\u003c")  # no "</script>" inside
+    if PLACEHOLDER not in template:
+        raise RuntimeError("templates/report.html lost its data placeholder; restore " + PLACEHOLDER)
+    return template.replace(PLACEHOLDER, payload)
+
+
+def write_report(settings: Settings, out: Path | None = None, filters: Filters = Filters()) -> Path:
+    """Query the store and write the dashboard; returns the file's path."""
+    target = Path(out) if out else settings.data_dir / "report.html"
+    store = Store.from_settings(settings)
+    try:
+        data = report_data(store, settings, filters)
+    finally:
+        store.close()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(data), encoding="utf-8")
+    return target

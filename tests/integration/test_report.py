@@ -1,0 +1,85 @@
+"""`touchpoint report`: one self-contained HTML file, opened in headless Chromium (Debian's package)."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.queries import Filters
+from pipeline.report import write_report
+from tests.cx_rows import T0, signal, store_signals
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run `make system-deps`")
+CHARTS = ("kpis", "trend", "heatmap", "touchpoints", "channels", "kinds", "emotions", "negative")
+
+
+def seed(store, count: int = 300) -> None:
+    rng = random.Random(5)
+    rows = []
+    for i in range(count):
+        channel = rng.choice(["survey", "survey", "chat", "email", "review", "social"])
+        label = rng.choice(["positive", "negative", "negative", "neutral"])
+        tp = rng.choice(["delivery", "checkout", "mobile_app", "billing", "contact_center"])
+        metric = rng.choice(["nps", "csat", "ces"]) if channel == "survey" else None
+        value = {"nps": rng.randint(0, 10), "csat": rng.randint(1, 5), "ces": rng.randint(1, 7)}.get(metric)
+        rows.append(signal(
+            i, metric=metric, value=value, label=label, touchpoints=(tp,), channel=channel,
+            kind="indirect" if channel in ("review", "social") else "direct",
+            emotions=["frustration"] if label == "negative" and i % 3 == 0 else [],
+            text_redacted=f"The {tp.replace('_', ' ')} experience ({label}) for order [ORDER] took ages, case {i}",
+            at=T0 - timedelta(days=rng.randint(0, 80), hours=rng.randint(0, 23)),
+        ))  # fmt: skip
+    store_signals(store, rows)
+
+
+def dump_dom(html: Path, profile: Path) -> str:
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               f"--user-data-dir={profile}", "--dump-dom", html.resolve().as_uri()]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def section(dom: str, element_id: str, until: str = "</section>") -> str:
+    start = dom.index(f'id="{element_id}"')
+    return dom[start : dom.find(until, start)]
+
+
+def test_the_report_is_one_self_contained_file(store, settings, tmp_path: Path) -> None:
+    seed(store, 60)
+    html = write_report(settings, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html), "the report must not load anything"
+    assert "http://" not in html.replace('"http://www.w3.org/2000/svg"', "") and "https://" not in html
+    assert '<script id="report-data" type="application/json">{' in html
+
+
+@needs_chromium
+def test_chromium_renders_every_chart_with_counts(store, settings, tmp_path: Path) -> None:
+    seed(store)
+    path = write_report(settings, tmp_path / "report.html", Filters(brand="acme"))
+    dom = dump_dom(path, tmp_path / "profile")
+    assert 'data-render="ok"' in dom and 'id="render-error"' not in dom
+    marks = {"trend": 8, "heatmap": 10, "touchpoints": 5, "channels": 5, "kinds": 2, "emotions": 1}
+    for chart, least in marks.items():
+        assert section(dom, chart, "</svg>").count('class="mark"') >= least, chart
+    assert section(dom, "trend").count("<circle") >= 8  # weekly points of two lines
+    for kpi in ("nps", "csat", "ces", "sentiment", "volume"):
+        card = dom[dom.index(f'data-metric="{kpi}"') :][:800]
+        assert "n=" in card, kpi
+    negative = section(dom, "negative")
+    assert negative.count('class="verbatim"') >= 3 and "[ORDER]" in negative
+    assert negative.count("n=") >= 3
+
+
+@needs_chromium
+def test_an_empty_store_still_renders_a_page_that_says_so(store, settings, tmp_path: Path) -> None:
+    path = write_report(settings, tmp_path / "empty.html")
+    dom = dump_dom(path, tmp_path / "profile")
+    assert 'data-render="ok"' in dom and "No signals stored yet" in dom
