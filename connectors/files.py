@@ -7,6 +7,17 @@ Generic shape (one JSON object per line, or one CSV row with these columns):
 ``rating`` with ``rating_max``, and any other field, kept as a string
 attribute. A line that cannot be parsed or validated is dead-lettered with its
 bytes and the reason; the import goes on.
+
+Customer identifiers in a row (``email``/``customer_email``, ``phone``/
+``customer_phone``, ``account_id``, or a ``customer_id`` that is not already
+pseudonymous) become a pseudonymous ``customer_id`` (connectors/identity.py)
+and are never kept as attributes. ``--format zendesk`` reads a Zendesk
+conversation export instead (connectors/conversations.py).
+
+Duplicates: a record whose signal_id was already produced earlier in the same
+run is counted as ``skipped_duplicates`` and not produced again. Re-importing
+a file in a later run produces the records again; that is harmless because the
+signal_id is deterministic and the store keeps one row per signal_id.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from connectors import conversations
+from connectors.identity import customer_id_from, guess_kind, is_pseudonymous
 from connectors.producer import SignalProducer
 from connectors.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
 
@@ -27,6 +40,12 @@ KNOWN_FIELDS = {
     "id", "text", "occurred_at", "customer_id", "author", "url", "touchpoint", "brand",
     "channel", "source", "nps", "csat", "ces", "rating", "rating_max",
 }  # fmt: skip
+# identifier columns -> identity kind; they feed customer_id and never become attributes
+IDENTIFIER_FIELDS = {
+    "email": "email", "customer_email": "email", "phone": "phone", "customer_phone": "phone",
+    "account_id": "account", "customer_account_id": "account",
+}  # fmt: skip
+FORMATS = ("csv", "jsonl", *conversations.FORMATS)
 
 
 @dataclass
@@ -34,6 +53,7 @@ class ImportSummary:
     read: int = 0
     produced: int = 0
     dead_lettered: int = 0
+    skipped_duplicates: int = 0
 
     @property
     def signal_ids(self) -> list[str]:
@@ -70,11 +90,34 @@ def _number(value: Any, name: str) -> float:
         raise InvalidSignal(f"{name} {value!r} is not a number") from exc
 
 
-def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str) -> RawSignal:
-    """A generic-shape object as a RawSignal; the file's own fields win over defaults."""
+def row_customer_id(obj: dict[str, Any], id_secret: str) -> str | None:
+    """The pseudonymous customer id for a row's identifier columns (raw values never pass through)."""
+    found: dict[str, str] = {}
+    for name, kind in IDENTIFIER_FIELDS.items():
+        if obj.get(name) not in (None, ""):
+            found.setdefault(kind, str(obj[name]))
+    given = obj.get("customer_id")
+    if given not in (None, ""):
+        given = str(given)
+        if is_pseudonymous(given):
+            return given
+        found.setdefault(guess_kind(given), given)
+    if not found:
+        return None
+    return customer_id_from(id_secret, email=found.get("email"), phone=found.get("phone"), account=found.get("account"))
+
+
+def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str, id_secret: str = "") -> RawSignal:
+    """A generic-shape object as a RawSignal; the file's own fields win over defaults.
+
+    ``id_secret`` (settings.customer_id_secret) is needed only when the row names a customer.
+    """
     if not obj.get("id"):
         raise InvalidSignal("id is missing: each record needs the source's own id (for deduplication)")
-    extra = {k: str(v) for k, v in obj.items() if k not in KNOWN_FIELDS and v not in (None, "")}
+    extra = {
+        k: str(v) for k, v in obj.items()
+        if k not in KNOWN_FIELDS and k not in IDENTIFIER_FIELDS and v not in (None, "")
+    }  # fmt: skip
     return RawSignal(
         source=str(obj.get("source") or source),
         source_id=str(obj["id"]),
@@ -83,7 +126,7 @@ def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str) -> 
         occurred_at=parse_time(obj.get("occurred_at")),
         text=(str(obj["text"]) if obj.get("text") not in (None, "") else None),
         score=parse_score(obj),
-        customer_id=obj.get("customer_id") or None,
+        customer_id=row_customer_id(obj, id_secret),
         author=obj.get("author") or None,
         touchpoint_hint=obj.get("touchpoint") or None,
         url=obj.get("url") or None,
@@ -111,11 +154,15 @@ def read_lines(path: Path, fmt: str) -> Iterator[tuple[bytes, dict[str, Any] | I
                 buffer = io.StringIO()
                 csv.writer(buffer).writerow(row.values())
                 yield buffer.getvalue().encode(), dict(row)
+    elif fmt in conversations.READERS:
+        yield from conversations.READERS[fmt](path)
     else:
-        raise ValueError(f"format {fmt!r} is not csv or jsonl")
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
 def count_records(path: Path, fmt: str) -> int:
+    if fmt in conversations.READERS:
+        return conversations.count_conversations(path, fmt)
     with path.open("rb") as handle:
         lines = sum(1 for line in handle if line.strip())
     return lines - 1 if fmt == "csv" else lines
@@ -133,7 +180,10 @@ async def import_file(
 ) -> ImportSummary:
     """Produce every record of ``path``; returns only after the broker acknowledged all of them."""
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    build = conversations.BUILDERS.get(fmt, to_signal)
+    id_secret = producer.settings.customer_id_secret
     summary = ImportSummary()
+    seen: set[str] = set()
     pending: list[asyncio.Future[Any]] = []
     for payload, parsed in read_lines(path, fmt):
         summary.read += 1
@@ -142,10 +192,14 @@ async def import_file(
                 pending.append(await producer.send_dead_letter("connector.parse", str(parsed), payload, parsed, file=path.name))
                 summary.dead_lettered += 1
             else:
-                signal = to_signal(parsed, channel=channel, source=source, brand=brand)
-                pending.append(await producer.send(signal))
-                summary.signal_ids.append(signal.signal_id)
-                summary.produced += 1
+                signal = build(parsed, channel=channel, source=source, brand=brand, id_secret=id_secret)
+                if signal.signal_id in seen:
+                    summary.skipped_duplicates += 1
+                else:
+                    pending.append(await producer.send(signal))
+                    seen.add(signal.signal_id)
+                    summary.signal_ids.append(signal.signal_id)
+                    summary.produced += 1
         except InvalidSignal as exc:
             pending.append(await producer.send_dead_letter("connector.validate", str(exc), payload, exc, file=path.name))
             summary.dead_lettered += 1

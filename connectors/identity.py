@@ -49,3 +49,40 @@ def pseudonymize(kind: IdentifierKind, value: str, secret: str, phone_region: st
 def is_pseudonymous(customer_id: str) -> bool:
     """True for ids made by :func:`pseudonymize` (never an email or a phone)."""
     return customer_id.startswith(_PREFIX) and len(customer_id) == len(_PREFIX) + 24
+
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,}$")
+
+
+def guess_kind(value: str) -> IdentifierKind:
+    """What a bare identifier looks like: an email (has @), a phone number, else an account id."""
+    value = value.strip()
+    if "@" in value:
+        return "email"
+    if _PHONE_LIKE.match(value) and sum(c.isdigit() for c in value) >= 7:
+        return "phone"
+    return "account"
+
+
+def customer_id_from(
+    secret: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    account: str | None = None,
+    phone_region: str = "US",
+) -> str | None:
+    """The pseudonymous id for the best identifier found: email, else account id, else phone.
+
+    Email first because it is the identifier most channels share (surveys,
+    help desks, shops), so the same person stitches across them. An account id
+    that is already pseudonymous (``cust_...``) is kept as it is.
+    """
+    if email and email.strip():
+        return pseudonymize("email", email, secret, phone_region)
+    if account and str(account).strip():
+        account = str(account)
+        return account if is_pseudonymous(account) else pseudonymize("account", account, secret, phone_region)
+    if phone and phone.strip():
+        return pseudonymize("phone", phone, secret, phone_region)
+    return None

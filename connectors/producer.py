@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from connectors.signal import InvalidSignal, RawSignal
 from pipeline.deadletter import dead_letter, encode_dead_letter
 from pipeline.kafka import client_options
+from pipeline.metrics import count_dead_letters
 from pipeline.settings import Settings
 from schemas.codec import AvroCodec, EncodeError
 
@@ -54,7 +55,9 @@ class SignalProducer:
         self, stage: str, reason: str, payload: bytes, error: BaseException | None = None, **context: str
     ) -> "asyncio.Future[Any]":
         record = dead_letter(stage, reason, payload, error=error, context=context)
-        return await self._producer.send(self.settings.topic_dead_letter, encode_dead_letter(record))
+        future = await self._producer.send(self.settings.topic_dead_letter, encode_dead_letter(record))
+        future.add_done_callback(lambda done: not done.cancelled() and done.exception() is None and count_dead_letters([record]))
+        return future
 
     async def flush(self) -> None:
         await self._producer.flush()

@@ -1,0 +1,237 @@
+"""``touchpoint connect CONFIG.yaml``: run the configured polling connectors.
+
+One asyncio task per connector, one shared Kafka producer. Each task runs a
+pass (``Connector.run_once``), then sleeps its ``poll_interval_s`` (or what a
+``RateLimited`` source asked for) and polls again; ``--once`` runs one pass
+each and exits. Ctrl-C / SIGTERM cancels the passes in flight: safe, because
+a checkpoint never runs ahead of the broker's acknowledgements, so the next
+start resumes at the last checkpoint. A failing pass is counted and retried
+at the next poll; it never stops the other connectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.checkpoints import CheckpointStore
+from connectors.config import ConnectorConfig, build_connector, load_config
+from connectors.framework import Connector, RunStats
+from connectors.http import RateLimited
+from connectors.producer import SignalProducer
+from pipeline.settings import Settings
+
+ERROR_RETRY_S = 30.0  # after a failed pass, poll again within this (or the poll interval, if shorter)
+
+
+@dataclass
+class ConnectorRun:
+    connector: Connector
+    stats: RunStats = field(default_factory=RunStats)
+    state: str = "starting"
+    current: RunStats | None = None  # the pass in flight, until it ends
+
+    def totals(self) -> RunStats:
+        total = RunStats()
+        total.add(self.stats)
+        if self.current is not None:
+            total.add(self.current)
+        return total
+
+
+async def run_connectors(
+    settings: Settings,
+    connectors: list[Connector],
+    *,
+    once: bool = False,
+    stop: asyncio.Event | None = None,
+    on_update: Callable[[ConnectorRun], None] | None = None,
+) -> list[ConnectorRun]:
+    """Run every connector until ``stop`` is set (or one pass each with ``once``)."""
+    runs = [ConnectorRun(connector) for connector in connectors]
+    checkpoints = CheckpointStore(settings.data_dir / "checkpoints")
+    stop = stop or asyncio.Event()
+    async with SignalProducer(settings) as producer:
+        tasks = [asyncio.create_task(_poll(run, producer, checkpoints, once, stop, on_update)) for run in runs]
+        stopper = asyncio.create_task(stop.wait())
+        try:  # until stop is set, or (with --once) every connector finished its pass
+            while not stopper.done() and not all(task.done() for task in tasks):
+                await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return runs
+
+
+async def _poll(
+    run: ConnectorRun,
+    producer: SignalProducer,
+    checkpoints: CheckpointStore,
+    once: bool,
+    stop: asyncio.Event,
+    on_update: Callable[[ConnectorRun], None] | None,
+) -> None:
+    connector = run.connector
+
+    def progress(current: RunStats) -> None:
+        run.current = current
+        _notify(on_update, run)
+
+    async with connector.http:
+        while not stop.is_set():
+            run.state = "polling"
+            _notify(on_update, run)
+            delay = connector.config.poll_interval_s
+            try:
+                run.stats.add(await connector.run_once(producer, checkpoints, progress))
+                run.state = "idle"
+            except asyncio.CancelledError:  # stopped mid-pass: keep what it checkpointed
+                run.stats.add(run.current or RunStats())
+                run.current, run.state = None, "stopped"
+                raise
+            except RateLimited as exc:
+                run.stats.add(_failed(run.current, str(exc)))
+                run.state, delay = f"rate limited {exc.retry_after:.0f}s", exc.retry_after
+            except Exception as exc:  # a failing source must not stop the others
+                run.stats.add(_failed(run.current, f"{type(exc).__name__}: {exc}"))
+                run.state, delay = "error", min(delay, ERROR_RETRY_S)
+            run.current = None
+            _notify(on_update, run)
+            if once:
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+    run.state = "stopped"
+
+
+def _failed(partial: RunStats | None, error: str) -> RunStats:
+    """A failed pass: what it checkpointed before failing still counts."""
+    failed = partial or RunStats(passes=1)
+    failed.errors += 1
+    failed.last_error = error
+    return failed
+
+
+def _notify(on_update: Callable[[ConnectorRun], None] | None, run: ConnectorRun) -> None:
+    if on_update is not None:
+        on_update(run)
+
+
+def connect_command(
+    settings: Settings, config_file: str | Path, *, once: bool, console: Console, webhooks: bool = False
+) -> int:
+    """The CLI job: live progress per connector, a summary table at the end; 1 if any pass failed.
+
+    With ``webhooks`` the survey webhook receiver runs in the same process
+    (production's connectors service), on TOUCHPOINT_WEBHOOK_HOST/PORT.
+    """
+    configs = load_config(config_file)
+    if not configs and not webhooks:
+        console.print(f"{config_file} declares no connectors")
+        return 0
+    connectors = build_connectors(configs, settings)  # config and env mistakes surface before anything starts
+    metrics_server = _serve_metrics(settings, console)
+
+    async def main() -> list[ConnectorRun]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        handled = _on_signals(loop, stop.set)
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[line]}")]
+        columns.append(TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            bars: dict[str, TaskID] = {c.name: progress.add_task(c.name, line="starting", total=None) for c in configs}
+
+            def update(run: ConnectorRun) -> None:
+                s = run.totals()
+                line = f"{run.state}: read {s.read} / produced {s.produced} / dead-lettered {s.dead_lettered}"
+                progress.update(bars[run.connector.config.name], line=line)
+
+            try:
+                async with _webhooks_if(webhooks, settings, console):
+                    if not connectors:
+                        await stop.wait()
+                        return []
+                    return await run_connectors(settings, connectors, once=once, stop=stop, on_update=update)
+            finally:
+                for sig in handled:
+                    loop.remove_signal_handler(sig)
+
+    try:
+        runs = asyncio.run(main())
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+    console.print(summary_table(runs))
+    return 1 if any(run.stats.errors for run in runs) else 0
+
+
+@asynccontextmanager
+async def _webhooks_if(enabled: bool, settings: Settings, console: Console) -> AsyncIterator[None]:
+    """Serve the webhook receiver for the block when ``enabled``."""
+    if not enabled:
+        yield
+        return
+    from connectors.webhooks import serving_webhooks
+
+    async with SignalProducer(settings) as producer, serving_webhooks(settings, producer) as url:
+        console.print(f"webhook receiver on {url}/{{tool}}")
+        yield
+
+
+def _serve_metrics(settings: Settings, console: Console) -> Any:
+    """Prometheus /metrics on ``settings.metrics_port`` (0 = off) while the connectors run."""
+    if not settings.metrics_port:
+        return None
+    from pipeline.metrics import serve_metrics
+
+    try:
+        server = serve_metrics(settings.metrics_port)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot serve /metrics on port {settings.metrics_port} ({exc}); "
+            "set TOUCHPOINT_METRICS_PORT to a free port, or 0 to turn it off"
+        ) from exc
+    console.print(f"/metrics on port {settings.metrics_port}")
+    return server
+
+
+def build_connectors(configs: list[ConnectorConfig], settings: Settings) -> list[Connector]:
+    return [build_connector(config, settings) for config in configs]
+
+
+def _on_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> list[signal.Signals]:
+    """Ctrl-C and SIGTERM stop gracefully; only the main thread can take signals (else none)."""
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (RuntimeError, ValueError, NotImplementedError):
+            continue
+        handled.append(sig)
+    return handled
+
+
+def summary_table(runs: list[ConnectorRun]) -> Table:
+    table = Table(title="connectors")
+    for column in ("connector", "type", "passes", "read", "produced", "dead-lettered", "errors", "last error"):
+        table.add_column(column)
+    for run in runs:
+        s, config = run.stats, run.connector.config
+        table.add_row(
+            config.name, config.type, str(s.passes), str(s.read), str(s.produced), str(s.dead_lettered),
+            str(s.errors), (s.last_error or "-")[:120],
+        )  # fmt: skip
+    return table

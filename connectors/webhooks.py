@@ -1,0 +1,190 @@
+"""The survey webhook receiver: an aiohttp app that turns signed survey webhooks into raw signals.
+
+``POST /webhooks/{tool}`` with tool one of connectors/surveys.py ``TOOLS``
+(typeform, formbricks, generic). For each request, in this order:
+
+1. Body over ``webhook_max_body_bytes`` -> 413 (aiohttp's ``client_max_size``).
+2. Signature (and, where the tool signs one, timestamp age) checked on the raw
+   bytes -> 401 when missing, wrong or stale. A tool with no secret configured
+   is refused with 401 too, unless ``webhook_allow_unsigned`` is set.
+3. Not JSON -> dead letter (stage ``connector.parse``) then 400.
+4. JSON that is not a valid response -> dead letter (``connector.validate``)
+   then 422. Events that are not finished responses -> 200 ``ignored``.
+5. The signal is produced to ``signals.raw`` (acks=all, keyed by the
+   pseudonymous customer id) and the answer waits for the broker's
+   acknowledgement: 200 ``{"signal_id": ...}`` only once Kafka has it.
+   No acknowledgement within ``webhook_ack_timeout_s`` -> 503 with
+   ``Retry-After``: nothing is lost as long as the sender retries, and a retry
+   is harmless (the signal_id is deterministic).
+
+Retries, per tool: Typeform re-delivers on 5xx/timeouts and gives up on 4xx, so
+4xx answers are kept for payloads a retry cannot fix. Formbricks posts once
+with a 5 s timeout and never retries, so keep ``webhook_ack_timeout_s`` under
+5 s for it and watch the 503 count. Generic senders should retry 5xx and 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from connectors.producer import SignalProducer
+from connectors.signal import InvalidSignal
+from connectors.surveys import TOOLS, Ignored, ParseContext, SignatureError
+from pipeline.metrics import WEBHOOK_REQUESTS, add_metrics_route, status_class
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = "30"
+
+
+class BrokerUnavailable(Exception):
+    """Kafka did not acknowledge in time: answer 503 so the sender retries."""
+
+
+def _answer(status: int, **body: Any) -> web.Response:
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+class WebhookReceiver:
+    """Request handling for one app; owns no producer lifecycle (the caller starts and stops it)."""
+
+    def __init__(self, settings: Settings, producer: SignalProducer) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.counts: dict[str, int] = {"accepted": 0, "ignored": 0, "unauthorized": 0, "dead_lettered": 0, "unavailable": 0}
+
+    async def _acked(self, send: Any) -> None:
+        """Await the send and the broker's acknowledgement, within the configured timeout."""
+        try:
+            future = await asyncio.wait_for(send, self.settings.webhook_ack_timeout_s)
+            await asyncio.wait_for(asyncio.shield(future), self.settings.webhook_ack_timeout_s)
+        except InvalidSignal:
+            raise
+        except Exception as exc:  # timeouts and every KafkaError mean the same to the sender: retry
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}: {exc}") from exc
+
+    async def _dead_letter(self, tool: str, stage: str, reason: str, body: bytes, error: BaseException) -> None:
+        await self._acked(self.producer.send_dead_letter(stage, reason, body, error, tool=tool))
+        self.counts["dead_lettered"] += 1
+
+    def _check_signature(self, tool_name: str, body: bytes, request: web.Request) -> str | None:
+        """None when the request may pass, else the reason it may not."""
+        tool = TOOLS[tool_name]
+        secret = getattr(self.settings, tool.secret_setting)
+        if not secret:
+            if self.settings.webhook_allow_unsigned:
+                return None
+            env = f"TOUCHPOINT_{tool.secret_setting.upper()}"
+            return f"no secret is configured for {tool_name}: set {env} (or TOUCHPOINT_WEBHOOK_ALLOW_UNSIGNED=true to trial unsigned)"
+        try:
+            tool.verify(body, request.headers, secret, time.time(), self.settings.webhook_tolerance_s)
+        except SignatureError as exc:
+            return str(exc)
+        return None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        tool_name = request.match_info["tool"]
+        if tool_name not in TOOLS:
+            return _answer(404, error=f"unknown survey tool {tool_name!r}; known: {', '.join(TOOLS)}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.settings.webhook_max_body_bytes
+            return _answer(413, error=f"body over {limit} bytes; raise TOUCHPOINT_WEBHOOK_MAX_BODY_BYTES if real")
+        refusal = self._check_signature(tool_name, body, request)
+        if refusal:
+            self.counts["unauthorized"] += 1
+            log.warning("webhook %s refused: %s", tool_name, refusal)
+            return _answer(401, error=refusal)
+        try:
+            return await self._accept(tool_name, body, request)
+        except BrokerUnavailable as exc:
+            self.counts["unavailable"] += 1
+            log.warning("webhook %s: %s", tool_name, exc)
+            return _answer(503, error=str(exc))
+
+    async def _accept(self, tool_name: str, body: bytes, request: web.Request) -> web.Response:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            reason = f"body is not JSON: {exc}"
+            await self._dead_letter(tool_name, "connector.parse", reason, body, exc)
+            return _answer(400, error=reason, dead_lettered=True)
+        context = ParseContext(
+            brand=self.settings.webhook_brand, id_secret=self.settings.customer_id_secret,
+            phone_region=self.settings.phone_region, query=dict(request.query),
+        )  # fmt: skip
+        try:
+            signal = self._parse(tool_name, payload, context)
+            await self._acked(self.producer.send(signal))
+        except Ignored as exc:
+            self.counts["ignored"] += 1
+            return _answer(200, ignored=str(exc))
+        except InvalidSignal as exc:
+            await self._dead_letter(tool_name, "connector.validate", str(exc), body, exc)
+            return _answer(422, error=str(exc), dead_lettered=True)
+        self.counts["accepted"] += 1
+        return _answer(200, signal_id=signal.signal_id)
+
+    @staticmethod
+    def _parse(tool_name: str, payload: Any, context: ParseContext) -> Any:
+        """The tool's parser; a shape it did not foresee is an invalid payload (422), never a 500."""
+        try:
+            return TOOLS[tool_name].parse(payload, context)
+        except (InvalidSignal, Ignored):
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise InvalidSignal(f"unexpected {tool_name} payload shape: {type(exc).__name__}: {exc}") from exc
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _answer(200, status="ok", tools=sorted(TOOLS), **self.counts)
+
+
+RECEIVER: "web.AppKey[WebhookReceiver]" = web.AppKey("receiver", WebhookReceiver)
+
+
+@web.middleware
+async def count_deliveries(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """touchpoint_webhook_requests_total by tool and status class (unknown tools share one label)."""
+    response = await handler(request)
+    if request.method == "POST" and request.path.startswith("/webhooks/"):
+        tool = request.match_info.get("tool", "")
+        WEBHOOK_REQUESTS.labels(tool if tool in TOOLS else "unknown", status_class(response.status)).inc()
+    return response
+
+
+def create_webhook_app(settings: Settings, producer: SignalProducer) -> web.Application:
+    """The receiver as an aiohttp app (plus /metrics); ``producer`` must already be started."""
+    app = web.Application(client_max_size=settings.webhook_max_body_bytes, middlewares=[count_deliveries])
+    receiver = WebhookReceiver(settings, producer)
+    app[RECEIVER] = receiver
+    app.router.add_post("/webhooks/{tool}", receiver.handle)
+    app.router.add_get("/webhooks", receiver.health)
+    add_metrics_route(app)
+    return app
+
+
+@asynccontextmanager
+async def serving_webhooks(settings: Settings, producer: SignalProducer) -> AsyncIterator[str]:
+    """The receiver listening on webhook_host:webhook_port for the block; yields its base URL.
+
+    On exit it stops taking new requests and lets in-flight ones finish, so a
+    sender never gets a 2xx for a signal Kafka did not acknowledge.
+    """
+    runner = web.AppRunner(create_webhook_app(settings, producer), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    try:
+        yield f"http://{settings.webhook_host}:{settings.webhook_port}/webhooks"
+    finally:
+        await runner.cleanup()
