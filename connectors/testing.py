@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from connectors.checkpoints import CheckpointStore
 from connectors.config import ConnectorConfig, build_connector
@@ -43,7 +41,7 @@ from connectors.framework import Connector, RunStats
 from connectors.identity import is_pseudonymous
 from connectors.producer import SignalProducer
 from connectors.signal import make_signal_id
-from pipeline.kafka import client_options
+from pipeline.kafka import read_topic_records
 from pipeline.settings import Settings
 from schemas.codec import AvroCodec
 
@@ -172,29 +170,7 @@ class LocalSource:
 async def read_topic(settings: Settings, topic: str, subject: str) -> list[tuple[bytes | None, dict[str, Any]]]:
     """Every (key, decoded value) currently in ``topic``, all partitions, from the beginning."""
     codec = AvroCodec.for_subject(subject)
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        try:  # waits until the broker's metadata lists a newly created topic
-            partitions = await asyncio.wait_for(consumer._client._wait_on_metadata(topic), 10)
-        except (asyncio.TimeoutError, KafkaError):
-            return []  # nothing was ever produced to it
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        end = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        messages: list[tuple[bytes | None, dict[str, Any]]] = []
-        deadline = asyncio.get_running_loop().time() + 30
-        while any([await consumer.position(tp) < end[tp] for tp in tps]):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"could not read {topic} to its end within 30s")
-            batch = await consumer.getmany(*tps, timeout_ms=500)
-            messages += [(m.key, codec.decode(m.value)) for records in batch.values() for m in records]
-        return messages
-    finally:
-        await consumer.stop()
+    return [(m.key, codec.decode(m.value)) for m in await read_topic_records(settings, topic)]
 
 
 async def run_pass(connector: Connector, settings: Settings) -> RunStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pipeline.settings import Settings
@@ -26,22 +27,40 @@ def faust_broker_url(settings: Settings) -> str:
     return ",".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
 
 
-async def topic_message_count(settings: Settings, topic: str) -> int:
-    """Messages currently in ``topic`` (end minus beginning offsets, all partitions)."""
+async def read_topic_records(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
+    """Every record now in ``topic``, all partitions, from the beginning (for tools and tests).
+
+    The end of a partition is the high watermark that each fetch response
+    carries, not a ListOffsets answer: Tansu's ListOffsets(latest) can stay
+    behind what a fetch returns, which made counts come up short.
+    """
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import KafkaError
 
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if not tps:
-            return 0
-        end = await consumer.end_offsets(tps)
-        begin = await consumer.beginning_offsets(tps)
-        return sum(end[tp] - begin[tp] for tp in tps)
+        try:  # waits until the broker's metadata lists the topic
+            partitions = await asyncio.wait_for(consumer._client._wait_on_metadata(topic), 10)
+        except (asyncio.TimeoutError, KafkaError):
+            return []  # nothing was ever produced to it
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            batch = await consumer.getmany(*tps, timeout_ms=200)
+            records += [message for messages in batch.values() for message in messages]
+            behind = [tp for tp in tps if consumer.highwater(tp) is None or await consumer.position(tp) < consumer.highwater(tp)]
+            if not behind:
+                return records
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end within {timeout_s:.0f}s (behind: {behind})")
     finally:
         await consumer.stop()
+
+
+async def topic_message_count(settings: Settings, topic: str) -> int:
+    """Messages currently in ``topic`` (read to the end; see :func:`read_topic_records`)."""
+    return len(await read_topic_records(settings, topic))

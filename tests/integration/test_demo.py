@@ -1,0 +1,33 @@
+"""`touchpoint demo` as a user runs it: a fresh process, twice, nothing doubles."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+
+def run_demo(tmp_path, limit: int) -> tuple[str, dict]:
+    env = {
+        **os.environ,
+        "TOUCHPOINT_DATA_DIR": str(tmp_path / "data"),
+        "TOUCHPOINT_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "demo", "--limit", str(limit)],
+        env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "data" / "demo-report.json").read_text())
+    return done.stdout, report
+
+
+def test_demo_balances_and_a_second_run_doubles_nothing(tmp_path) -> None:
+    out, first = run_demo(tmp_path, limit=40)
+    assert re.search(r"produced 43 / stored 40 / dead-lettered 3 +\(balanced\)", out), out
+    assert "Customer experience by touchpoint" in out
+    _, second = run_demo(tmp_path, limit=40)
+    assert (second["read"], second["stored"], second["dead_lettered"]) == (43, 40, 3)
+    counts = lambda report: {row["touchpoint"]: row["n"] for row in report["touchpoints"]}  # noqa: E731
+    assert counts(second) == counts(first), "a second run must not double any count"
+    assert sum(row["n"] for row in first["touchpoints"]) >= 40
