@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.deadletter import STAGES
 from pipeline.settings import Settings
 
 console = Console(stderr=False)
@@ -174,6 +175,27 @@ def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
         console.print(table)
 
 
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline import dlq
+
+    if args.action == "list":
+        letters = asyncio.run(dlq.read_letters(settings, args.stage))
+        shown = [letter.summary() for letter in letters[-args.limit :]]
+        print_rows(shown, args.format)
+        counts = ", ".join(f"{stage} {n}" for stage, n in dlq.stage_counts(letters).items()) or "none"
+        err.print(f"{len(letters)} dead letters in {settings.topic_dead_letter} (showing {len(shown)}): {counts}")
+        return 0
+    summary = asyncio.run(dlq.replay(settings, args.stage, again=args.again, dry_run=args.dry_run))
+    verb = "would replay" if args.dry_run else "replayed"
+    targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
+    console.print(
+        f"read {summary.read} / {verb} {len(list(summary.by_topic.elements()))} ({targets})"
+        f" / not replayable {summary.skipped_not_replayable} (connector stages: re-import from the source)"
+        f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
+    )
+    return 0
+
+
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.offline import enrich_jsonl
 
@@ -311,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     journey.add_argument("--limit", type=int, default=1000)
     journey.add_argument("--format", choices=["table", "json", "csv"], default="table")
     journey.set_defaults(run=cmd_journey)
+
+    dlq = sub.add_parser("dlq", help="inspect and re-drive dead letters")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--stage", choices=STAGES)
+    dlq.add_argument("--limit", type=int, default=50, help="list: show the newest N")
+    dlq.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    dlq.add_argument("--again", action="store_true", help="replay: also letters replayed before")
+    dlq.add_argument("--dry-run", action="store_true", help="replay: only say what would be replayed")
+    dlq.set_defaults(run=cmd_dlq)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")
