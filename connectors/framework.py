@@ -107,6 +107,13 @@ class Connector:
         if "name" in cls.__dict__:
             REGISTRY[cls.name] = cls
 
+    def required_param(self, name: str, what: str) -> str:
+        """``params.NAME`` from the config, or an error naming what to set."""
+        value = str(self.params.get(name) or "").strip()
+        if not value:
+            raise ValueError(f"connector {self.config.name!r}: params.{name} is required ({what})")
+        return value
+
     def __init__(self, config: "ConnectorConfig", settings: Settings) -> None:
         self.config = config
         self.settings = settings

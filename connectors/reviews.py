@@ -106,9 +106,7 @@ class AppStoreReviews(Connector):
     default_base_url = "https://itunes.apple.com"
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        app = self.params.get("app_id")
-        if not app:
-            raise ValueError(f"connector {self.config.name!r}: params.app_id is required (the numeric App Store id)")
+        app = self.required_param("app_id", "the numeric App Store id")
         country = self.params.get("country", "us")
 
         def pages(start: str | None) -> AsyncIterator[Page]:

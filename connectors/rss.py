@@ -41,9 +41,7 @@ class FeedConnector(Connector):
         self.source = str(self.params.get("source", "rss"))  # type: ignore[misc]
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        url = self.params.get("url")
-        if not url:
-            raise ValueError(f"connector {self.config.name!r}: params.url is required (the feed's URL)")
+        url = self.required_param("url", "the feed's URL")
         max_pages = int(self.params.get("max_pages", 50))
 
         def pages(start: str | None) -> AsyncIterator[Page]:

@@ -44,9 +44,7 @@ class XRecentSearch(Connector):
     path = "/2/tweets/search/recent"
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        query = self.params.get("query")
-        if not query:
-            raise ValueError(f"connector {self.config.name!r}: params.query is required (an X search query)")
+        query = self.required_param("query", "an X search query")
         watermark = (cursor or {}).get("watermark")
         params = {
             "query": query,
@@ -113,9 +111,7 @@ class RedditListing(Connector):
     default_base_url = "https://oauth.reddit.com"
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        subreddit = self.params.get("subreddit")
-        if not subreddit:
-            raise ValueError(f"connector {self.config.name!r}: params.subreddit is required")
+        subreddit = self.required_param("subreddit", "the subreddit name, without r/")
         params: dict[str, Any] = {"limit": self.params.get("limit", 100), "raw_json": 1}
         if self.params.get("query"):
             path = f"/r/{subreddit}/search.json"
@@ -174,9 +170,7 @@ class MastodonHashtag(Connector):
     default_base_url = "https://mastodon.social"
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        hashtag = str(self.params.get("hashtag") or "").lstrip("#")
-        if not hashtag:
-            raise ValueError(f"connector {self.config.name!r}: params.hashtag is required")
+        hashtag = self.required_param("hashtag", "a hashtag, with or without #").lstrip("#")
         watermark = (cursor or {}).get("watermark")
         params = {"limit": self.params.get("limit", 40), "since_id": watermark}
 
