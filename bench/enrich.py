@@ -1,40 +1,55 @@
 """Enrichment throughput: texts/s for the default model and the VADER lexicon, same run.
 
-    .venv/bin/python bench/enrich.py [N]
+    .venv/bin/python bench/enrich.py [N] [--threads T] [--batch B]
 
 Prints a ratio (model / lexicon) so results compare across noisy machines.
+``--threads`` sets torch's intra-op threads (TOUCHPOINT_TORCH_THREADS in the worker).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 
+import torch
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from connectors.samples import sample_path
-from models.enricher import Enricher
+from models.enricher import Enricher, EnricherConfig
 
 
-def main(n: int = 400) -> None:
+def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     texts = [json.loads(line)["text"] for line in sample_path("demo_signals.jsonl").read_text().splitlines()][:n]
-    enricher = Enricher()
-    enricher.enrich(texts[:32])  # warm-up
+    enricher = Enricher(EnricherConfig(torch_threads=threads))
+    enricher.enrich(texts[:batch])  # warm-up
     start = time.perf_counter()
-    for i in range(0, len(texts), 32):
-        enricher.enrich(texts[i : i + 32])
+    for i in range(0, len(texts), batch):
+        enricher.enrich(texts[i : i + batch])
     model_rate = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    encoded = enricher.encoder.encode_rich(texts)
+    encoder_rate = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    enricher.sentiment.predict_texts(texts, encoded)
+    head_rate = len(texts) / (time.perf_counter() - start)
     vader = SentimentIntensityAnalyzer()
     start = time.perf_counter()
     for text in texts:
         vader.polarity_scores(text)
     lexicon_rate = len(texts) / (time.perf_counter() - start)
-    print(f"texts: {len(texts)}")
+    print(f"texts: {len(texts)}, batch {batch}, torch threads {torch.get_num_threads()}, head {enricher.sentiment.version}")
     print(f"default enricher (MiniLM + heads + PII + language): {model_rate:8.1f} texts/s")
+    print(f"  of which encoder pass alone:                      {encoder_rate:8.1f} texts/s")
+    print(f"  of which sentiment head (incl. VADER features):   {head_rate:8.1f} texts/s")
     print(f"VADER lexicon baseline:                             {lexicon_rate:8.1f} texts/s")
     print(f"ratio model/lexicon: {model_rate / lexicon_rate:.3f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    main(args.n, args.threads, args.batch)

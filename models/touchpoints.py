@@ -73,27 +73,48 @@ def prototypes(encoder: SentenceEncoder, groups: Sequence[Sequence[str]]) -> np.
     return np.stack(out).astype(np.float32)
 
 
+DEFAULT_MIN_SIMILARITY = 0.35
+DEFAULT_MARGIN = 1.0  # keep tags within this much of the best one (1.0 = no margin rule)
+
+
 class TouchpointTagger:
+    """Similarity to each touchpoint's prototype; a floor and a margin below the best tag.
+
+    Both are calibrated on the dev part of models/labels/cx_labelled.jsonl by
+    `touchpoint train tagging` (models/artifacts/tagging.json); an explicit
+    ``min_similarity`` (TOUCHPOINT_TOUCHPOINT_MIN_SIMILARITY) overrides the floor.
+    """
+
     def __init__(
-        self, encoder: SentenceEncoder, taxonomy: Taxonomy, min_similarity: float = 0.35, max_tags: int = 3
-    ) -> None:
+        self, encoder: SentenceEncoder, taxonomy: Taxonomy, min_similarity: float | None = None, max_tags: int = 3,
+        margin: float | None = None,
+    ) -> None:  # fmt: skip
+        from models.emotion import load_calibration
+
+        calibrated = load_calibration()
         self.taxonomy = taxonomy
-        self.min_similarity = min_similarity
+        self.min_similarity = (
+            min_similarity if min_similarity is not None
+            else calibrated.get("touchpoint_min_similarity", DEFAULT_MIN_SIMILARITY)
+        )  # fmt: skip
+        self.margin = margin if margin is not None else calibrated.get("touchpoint_margin", DEFAULT_MARGIN)
         self.max_tags = max_tags
         groups = [(t.description, *t.examples) for t in taxonomy.touchpoints]
         self.prototypes = prototypes(encoder, groups)
 
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings @ self.prototypes.T
+
     def tag(self, embeddings: np.ndarray, hints: Sequence[str | None]) -> list[tuple[list[str], str]]:
         """(touchpoint ids, journey stage) per text; stage follows the first touchpoint."""
-        similarity = embeddings @ self.prototypes.T
-        results = []
-        for row, hint in zip(similarity, hints):
-            ranked = [int(i) for i in np.argsort(-row) if row[i] >= self.min_similarity][: self.max_tags]
-            tags = [self.taxonomy.touchpoints[i].id for i in ranked]
-            if hint and hint in self.taxonomy.ids:
-                tags = [hint] + [t for t in tags if t != hint][: self.max_tags - 1]
-            if not tags:
-                results.append(([OTHER], UNKNOWN_STAGE))
-            else:
-                results.append((tags, self.taxonomy.stage_of(tags[0])))
-        return results
+        return [self._tag_row(row, hint) for row, hint in zip(self.similarities(embeddings), hints)]
+
+    def _tag_row(self, row: np.ndarray, hint: str | None) -> tuple[list[str], str]:
+        best = float(row.max()) if len(row) else 0.0
+        ranked = [int(i) for i in np.argsort(-row) if row[i] >= self.min_similarity and row[i] >= best - self.margin]
+        tags = [self.taxonomy.touchpoints[i].id for i in ranked[: self.max_tags]]
+        if hint and hint in self.taxonomy.ids:
+            tags = [hint] + [t for t in tags if t != hint][: self.max_tags - 1]
+        if not tags:
+            return [OTHER], UNKNOWN_STAGE
+        return tags, self.taxonomy.stage_of(tags[0])
