@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -110,7 +111,8 @@ def print_report(console: Console, result: DemoResult, min_n: int) -> None:
 
 
 def run_demo(settings: Settings, limit: int | None = None, console: Console | None = None, timeout_s: float = 600) -> DemoResult:
-    console = console or Console()
+    # Piped or logged output gets a readable width instead of rich's 80 columns.
+    console = console or Console(width=None if sys.stdout.isatty() else 150)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
         console.print(f"embedded broker on {broker.bootstrap}; store {settings.clickhouse_url}")
