@@ -41,6 +41,7 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         sentiment_head_path=settings.sentiment_head_path,
         taxonomy_path=settings.taxonomy_path,
         max_tokens=settings.max_text_tokens,
+        encoder_batch_size=settings.encoder_batch_size,
         torch_threads=settings.torch_threads,
         touchpoint_min_similarity=settings.touchpoint_min_similarity,
         touchpoint_max_tags=settings.touchpoint_max_tags,

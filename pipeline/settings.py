@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = torch's default")
     encoder_path: str | None = None
     max_text_tokens: int = Field(256, ge=16)
+    encoder_batch_size: int = Field(8, ge=1, description="texts per encoder pass (length-sorted micro-batches)")
     sentiment_head_path: str | None = None
     taxonomy_path: str | None = None
     touchpoint_min_similarity: float | None = None  # None: the calibrated value (models/artifacts/tagging.json)
