@@ -7,7 +7,6 @@ dashboard use.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import socket
@@ -24,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.kafka import client_options
 from pipeline.runtime import running_worker
 from pipeline.settings import Settings
-from tests.integration.test_pipeline import produce, stored_rows, survey, wait_for
+from tests.integration.test_pipeline import produce, stored_rows, survey
+from tests.polling import wait_for
 from tests.ops_queries import alert_exprs, dashboard_promql
 
 needs_prometheus = pytest.mark.skipif(

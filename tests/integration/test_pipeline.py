@@ -14,6 +14,7 @@ from pipeline.queries import metric_by
 from pipeline.runtime import running_worker
 from pipeline.settings import Settings
 from schemas.codec import AvroCodec
+from tests.polling import wait_for
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -28,16 +29,6 @@ def survey(source_id: str, text: str, nps: int) -> RawSignal:
 async def produce(settings: Settings, *signals: RawSignal) -> None:
     async with SignalProducer(settings) as producer:
         await asyncio.gather(*[await producer.send(s) for s in signals])
-
-
-async def wait_for(predicate, timeout_s: float = 60.0):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout_s}s")
 
 
 async def stored_rows(app, sql: str, params: dict | None = None) -> list[dict]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from connectors.testing import ConnectorSuite, query_key, read_topic, run_pass
 from pipeline.runtime import running_worker
 from pipeline.settings import Settings
+from tests.polling import wait_for
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -24,16 +25,6 @@ class XSource(ConnectorSuite):  # reuses the kit's building blocks; not collecte
     payloads = PAYLOADS / "x_recent_search.json"
     params = {"query": "acme"}
     page_key = query_key("next_token")
-
-
-async def wait_for(predicate, timeout_s: float = 60.0):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout_s}s")
 
 
 async def test_crash_replay_and_restart_store_each_post_once(live_settings: Settings, enricher, monkeypatch) -> None:
