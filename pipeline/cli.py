@@ -189,7 +189,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     verb = "would replay" if args.dry_run else "replayed"
     targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
     console.print(
-        f"read {summary.read} / {verb} {len(list(summary.by_topic.elements()))} ({targets})"
+        f"read {summary.read} / {verb} {summary.replayed} ({targets})"
         f" / not replayable {summary.skipped_not_replayable} (connector stages: re-import from the source)"
         f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
     )

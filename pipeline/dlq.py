@@ -71,11 +71,14 @@ class Letter:
 @dataclass
 class ReplaySummary:
     read: int = 0
-    replayed: int = 0
     skipped_not_replayable: int = 0
     skipped_filtered: int = 0
     skipped_already_replayed: int = 0
-    by_topic: Counter[str] = field(default_factory=Counter)
+    by_topic: Counter[str] = field(default_factory=Counter)  # replayed (or, dry run, to replay) per topic
+
+    @property
+    def replayed(self) -> int:
+        return sum(self.by_topic.values())
 
 
 def _source(record: dict[str, Any]) -> str:
@@ -129,9 +132,7 @@ async def replay(settings: Settings, stage: str | None = None, again: bool = Fal
         await asyncio.gather(*futures)  # every replayed record acknowledged before the checkpoint moves
     finally:
         await producer.stop()
-    for letter in chosen:
-        summary.replayed += 1
-        summary.by_topic[letter.record["source_topic"]] += 1
+    summary.by_topic.update(letter.record["source_topic"] for letter in chosen)  # all acknowledged
     if stage is None:  # everything read is now handled: replayed, or not meant to be
         for letter in letters:
             done[str(letter.partition)] = max(done.get(str(letter.partition), 0), letter.offset + 1)

@@ -10,7 +10,7 @@ import pytest
 from connectors.identity import is_pseudonymous
 from pipeline.cli import main
 from pipeline.settings import Settings
-from tests.integration.test_webhooks import read_topic
+from connectors.testing import read_topic
 
 EXPORT = Path(__file__).parents[1] / "fixtures" / "zendesk_incremental_export.json"
 
@@ -25,7 +25,7 @@ def test_zendesk_export_imports_one_signal_per_conversation(
     out = " ".join(capsys.readouterr().out.split())
     assert "read 4 / produced 2 / dead-lettered 1 / skipped as duplicates 1" in out
 
-    raw = asyncio.run(read_topic(live_settings, live_settings.topic_raw, 2, "raw_signal"))
+    raw = asyncio.run(read_topic(live_settings, live_settings.topic_raw, "raw_signal"))
     by_id = {record["source_id"]: (key, record) for key, record in raw}
     assert set(by_id) == {"35436", "35437"} and len(raw) == 2
     key, chat = by_id["35436"]
@@ -33,5 +33,5 @@ def test_zendesk_export_imports_one_signal_per_conversation(
     assert "Let me check" not in chat["text"] and chat["attributes"]["agent_name"] == "Kim Agent"
     assert chat["score"]["metric"] == "csat" and chat["score"]["value"] == 1.0
     assert is_pseudonymous(chat["customer_id"]) and key == chat["customer_id"].encode()
-    [(_, letter)] = asyncio.run(read_topic(live_settings, live_settings.topic_dead_letter, 1, "dead_letter"))
+    [(_, letter)] = asyncio.run(read_topic(live_settings, live_settings.topic_dead_letter, "dead_letter"))
     assert letter["stage"] == "connector.validate" and "neither text nor score" in letter["reason"]

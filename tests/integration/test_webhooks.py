@@ -12,16 +12,14 @@ from typing import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from aiokafka import AIOKafkaConsumer
 
 from connectors.identity import is_pseudonymous, pseudonymize
 from connectors.producer import SignalProducer
 from connectors.surveys import sign_generic, sign_standard, sign_typeform
+from connectors.testing import read_topic
 from connectors.webhooks import create_webhook_app
 from pipeline.broker import EmbeddedBroker
-from pipeline.kafka import client_options
 from pipeline.settings import Settings
-from schemas.codec import AvroCodec
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 TYPEFORM_SECRET = "tf-secret"
@@ -59,21 +57,6 @@ async def client(live_settings: Settings) -> AsyncIterator[Client]:
         await server.close()
 
 
-async def read_topic(settings: Settings, topic: str, expected: int, subject: str) -> list:
-    codec = AvroCodec.for_subject(subject)
-    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest")
-    await consumer.start()
-    found: list = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(found) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            found += [(m.key, codec.decode(m.value)) for msgs in batch.values() for m in msgs]
-    finally:
-        await consumer.stop()
-    return found
-
-
 def typeform_request() -> tuple[bytes, dict]:
     body = (FIXTURES / "typeform_form_response.json").read_bytes()
     return body, {"Typeform-Signature": sign_typeform(body, TYPEFORM_SECRET)}
@@ -100,7 +83,7 @@ async def test_each_tool_is_accepted_and_lands_in_the_raw_topic(client: Client, 
     status, generic = await client.post("generic", body, generic_request(body))
     assert status == 200, generic
 
-    records = {r["signal_id"]: (key, r) for key, r in await read_topic(live_settings, live_settings.topic_raw, 3, "raw_signal")}
+    records = {r["signal_id"]: (key, r) for key, r in await read_topic(live_settings, live_settings.topic_raw, "raw_signal")}
     key, record = records[typeform["signal_id"]]
     assert record["source"] == "typeform" and record["brand"] == "acme"
     assert record["score"] == {"metric": "nps", "value": 3.0, "scale_min": 0, "scale_max": 10}
@@ -157,7 +140,7 @@ async def test_bad_payloads_are_dead_lettered_with_their_reason(client: Client, 
     status, answer = await client.post("formbricks", body, headers)
     assert status == 200 and "ignored" in answer
 
-    letters = {r["stage"]: r for _, r in await read_topic(live_settings, live_settings.topic_dead_letter, 2, "dead_letter")}
+    letters = {r["stage"]: r for _, r in await read_topic(live_settings, live_settings.topic_dead_letter, "dead_letter")}
     assert letters["connector.parse"]["payload"] == malformed and "not JSON" in letters["connector.parse"]["reason"]
     assert letters["connector.validate"]["payload"] == invalid
     assert letters["connector.validate"]["context"] == {"tool": "generic"}
