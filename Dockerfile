@@ -15,11 +15,14 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 
 WORKDIR /opt/touchpoint
 COPY pyproject.toml README.md ./
-COPY pipeline ./pipeline
-COPY connectors ./connectors
-COPY models ./models
+# Every folder that pyproject.toml maps under the `touchpoint` import root.
+COPY cli ./cli
+COPY core ./core
 COPY schemas ./schemas
-RUN pip install torch==2.13.0 . && python -c "import pipeline.cli"
+COPY models ./models
+COPY connectors ./connectors
+COPY pipeline ./pipeline
+RUN pip install torch==2.13.0 . && python -c "import touchpoint.cli"
 
 # Non-root; checkpoints and Faust's data dir live in the home folder (mount a volume there).
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin touchpoint

@@ -15,8 +15,9 @@ import time
 import torch
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from connectors.samples import sample_path
-from models.enricher import Enricher, EnricherConfig
+from touchpoint.models.encoder import set_inference_threads
+from touchpoint.models.enricher import Enricher, EnricherConfig
+from touchpoint.samples import sample_path
 
 
 def enrich_rate(enricher: Enricher, texts: list[str], batch: int) -> float:
@@ -28,7 +29,8 @@ def enrich_rate(enricher: Enricher, texts: list[str], batch: int) -> float:
 
 def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     texts = [json.loads(line)["text"] for line in sample_path("demo_signals.jsonl").read_text().splitlines()][:n]
-    enricher = Enricher(EnricherConfig(torch_threads=threads))
+    set_inference_threads(threads)
+    enricher = Enricher(EnricherConfig())
     enricher.enrich(texts[:batch])  # warm-up
     model_rate = enrich_rate(enricher, texts, batch)
     micro_batch = enricher.encoder_batch_size

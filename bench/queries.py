@@ -21,8 +21,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from pipeline.queries import FINAL_SETTINGS, Filters, journey, metric_by, metric_rows, top_negative
-from pipeline.store import SIGNAL_COLUMNS, Store
+from touchpoint.pipeline.queries import FINAL_SETTINGS, Filters, journey, metric_by, metric_rows, top_negative
+from touchpoint.pipeline.store import SIGNAL_COLUMNS, Store
 
 TOUCHPOINTS = (
     "advertising", "website", "product_info", "pricing", "checkout", "payment", "delivery", "onboarding",

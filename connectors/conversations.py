@@ -17,7 +17,7 @@ binary: ``satisfaction_rating.score`` ``good`` -> CSAT 5, ``bad`` -> CSAT 1
 (so CSAT's top-2-box share equals Zendesk's satisfaction %); ``offered`` and
 ``unoffered`` carry no score. The customer id is the pseudonym of the
 requester's email (side-loaded user, or the email channel's ``from.address``),
-else of ``zendesk:REQUESTER_ID``. Agent turns never enter the text.
+else of the requester id in the ``zendesk`` namespace (touchpoint.core.identity). Agent turns never enter the text.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from connectors.identity import customer_id_from
-from connectors.signal import InvalidSignal, RawSignal
-from connectors.surveys import parse_time, scored
+from touchpoint.connectors.surveys import scored
+from touchpoint.core.identity import Identity
+from touchpoint.core.times import parse_timestamp
+from touchpoint.schemas.signal import InvalidSignal, RawSignal
 
 FORMATS = ("zendesk",)
 _CSAT = {"good": 5, "bad": 1}
@@ -89,7 +90,7 @@ def _requester_email(ticket: dict[str, Any], requester: dict[str, Any]) -> str |
     return sender.get("address") if isinstance(sender, dict) else None
 
 
-def zendesk_to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str, id_secret: str) -> RawSignal:
+def zendesk_to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str, identity: Identity) -> RawSignal:
     """One Zendesk ticket (with comments) as one conversation signal."""
     ticket, users = obj["ticket"], obj["users"]
     if not ticket.get("id"):
@@ -125,11 +126,14 @@ def zendesk_to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: 
     attributes["via_channel"] = str((ticket.get("via") or {}).get("channel") or "")
     attributes["subject"] = str(ticket.get("subject") or "")
     requester = users.get(requester_id) or {}
-    customer = customer_id_from(id_secret, email=_requester_email(ticket, requester), account=f"zendesk:{requester_id}")
+    customer = identity.customer_id(
+        email=_requester_email(ticket, requester), phone=requester.get("phone"),
+        account=requester_id, account_namespace="zendesk",
+    )  # fmt: skip
     text = "\n".join(t for t in turns if t) or None
     return RawSignal(
         source=source, source_id=str(ticket["id"]), channel=channel, brand=brand,
-        occurred_at=parse_time(ticket.get("created_at"), "created_at"), text=text, score=score,
+        occurred_at=parse_timestamp(ticket.get("created_at"), "created_at"), text=text, score=score,
         customer_id=customer, url=ticket.get("url") or None,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip

@@ -1,18 +1,19 @@
 """Backfill from a file: CSV or JSONL exports in Touchpoint's generic signal shape.
 
 Generic shape (one JSON object per line, or one CSV row with these columns):
-``id`` (required, the source's own id), ``text``, ``occurred_at`` (ISO 8601),
+``id`` (required, the source's own id), ``text``, ``occurred_at`` (ISO 8601
+or Unix seconds; touchpoint.core.times),
 ``customer_id``, ``author``, ``url``, ``touchpoint``, ``brand``, ``channel``,
 ``source``, a score as ``nps`` (0-10), ``csat`` (1-5), ``ces`` (1-7) or
 ``rating`` with ``rating_max``, and any other field, kept as a string
 attribute. A line that cannot be parsed or validated is dead-lettered with its
 bytes and the reason; the import goes on.
 
-Customer identifiers in a row (``email``/``customer_email``, ``phone``/
-``customer_phone``, ``account_id``, or a ``customer_id`` that is not already
-pseudonymous) become a pseudonymous ``customer_id`` (connectors/identity.py)
-and are never kept as attributes. ``--format zendesk`` reads a Zendesk
-conversation export instead (connectors/conversations.py).
+Customer identifiers in a row (any key of
+touchpoint.core.identity.IDENTIFIER_KEYS: ``email``, ``user_email``,
+``phone``, ``account_id``, a ``customer_id``...) become a pseudonymous
+``customer_id`` and are never kept as attributes. ``--format zendesk`` reads
+a Zendesk conversation export instead (connectors/conversations.py).
 
 Duplicates: a record whose signal_id was already produced earlier in the same
 run is counted as ``skipped_duplicates`` and not produced again. Re-importing
@@ -26,51 +27,29 @@ import asyncio
 import csv
 import io
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from connectors import conversations
-from connectors.identity import customer_id_from, guess_kind, is_pseudonymous
-from connectors.producer import SignalProducer
-from connectors.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
+from touchpoint.connectors import conversations
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.identity import Identity, split_identifiers
+from touchpoint.core.tally import Tally
+from touchpoint.core.times import parse_timestamp
+from touchpoint.schemas.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
 
 KNOWN_FIELDS = {
-    "id", "text", "occurred_at", "customer_id", "author", "url", "touchpoint", "brand",
+    "id", "text", "occurred_at", "author", "url", "touchpoint", "brand",
     "channel", "source", "nps", "csat", "ces", "rating", "rating_max",
-}  # fmt: skip
-# identifier columns -> identity kind; they feed customer_id and never become attributes
-IDENTIFIER_FIELDS = {
-    "email": "email", "customer_email": "email", "phone": "phone", "customer_phone": "phone",
-    "account_id": "account", "customer_account_id": "account",
 }  # fmt: skip
 FORMATS = ("csv", "jsonl", *conversations.FORMATS)
 
 
 @dataclass
-class ImportSummary:
-    read: int = 0
-    produced: int = 0
-    dead_lettered: int = 0
+class ImportSummary(Tally):
     skipped_duplicates: int = 0
+    signal_ids: list[str] = field(default_factory=list, repr=False)  # produced, in order
 
-    @property
-    def signal_ids(self) -> list[str]:
-        return self._ids
-
-    def __post_init__(self) -> None:
-        self._ids: list[str] = []
-
-
-def parse_time(value: Any) -> datetime:
-    if not value:
-        raise InvalidSignal("occurred_at is missing; give an ISO 8601 time such as 2026-11-02T10:15:00Z")
-    try:
-        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidSignal(f"occurred_at {value!r} is not ISO 8601 (e.g. 2026-11-02T10:15:00Z)") from exc
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
 def parse_score(obj: dict[str, Any]) -> Score | None:
@@ -90,43 +69,24 @@ def _number(value: Any, name: str) -> float:
         raise InvalidSignal(f"{name} {value!r} is not a number") from exc
 
 
-def row_customer_id(obj: dict[str, Any], id_secret: str) -> str | None:
-    """The pseudonymous customer id for a row's identifier columns (raw values never pass through)."""
-    found: dict[str, str] = {}
-    for name, kind in IDENTIFIER_FIELDS.items():
-        if obj.get(name) not in (None, ""):
-            found.setdefault(kind, str(obj[name]))
-    given = obj.get("customer_id")
-    if given not in (None, ""):
-        given = str(given)
-        if is_pseudonymous(given):
-            return given
-        found.setdefault(guess_kind(given), given)
-    if not found:
-        return None
-    return customer_id_from(id_secret, email=found.get("email"), phone=found.get("phone"), account=found.get("account"))
-
-
-def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str, id_secret: str = "") -> RawSignal:
+def to_signal(obj: dict[str, Any], *, channel: str, source: str, brand: str, identity: Identity) -> RawSignal:
     """A generic-shape object as a RawSignal; the file's own fields win over defaults.
 
-    ``id_secret`` (settings.customer_id_secret) is needed only when the row names a customer.
+    Identifier columns (touchpoint.core.identity) become ``customer_id``; every
+    other unknown column is kept as a string attribute.
     """
     if not obj.get("id"):
         raise InvalidSignal("id is missing: each record needs the source's own id (for deduplication)")
-    extra = {
-        k: str(v) for k, v in obj.items()
-        if k not in KNOWN_FIELDS and k not in IDENTIFIER_FIELDS and v not in (None, "")
-    }  # fmt: skip
+    identifiers, extra = split_identifiers({k: v for k, v in obj.items() if k not in KNOWN_FIELDS})
     return RawSignal(
         source=str(obj.get("source") or source),
         source_id=str(obj["id"]),
         channel=str(obj.get("channel") or channel),
         brand=str(obj.get("brand") or brand),
-        occurred_at=parse_time(obj.get("occurred_at")),
+        occurred_at=parse_timestamp(obj.get("occurred_at")),
         text=(str(obj["text"]) if obj.get("text") not in (None, "") else None),
         score=parse_score(obj),
-        customer_id=row_customer_id(obj, id_secret),
+        customer_id=identity.resolve(identifiers),
         author=obj.get("author") or None,
         touchpoint_hint=obj.get("touchpoint") or None,
         url=obj.get("url") or None,
@@ -181,7 +141,7 @@ async def import_file(
     """Produce every record of ``path``; returns only after the broker acknowledged all of them."""
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     build = conversations.BUILDERS.get(fmt, to_signal)
-    id_secret = producer.settings.customer_id_secret
+    identity = Identity.from_settings(producer.settings)
     summary = ImportSummary()
     seen: set[str] = set()
     pending: list[asyncio.Future[Any]] = []
@@ -192,7 +152,7 @@ async def import_file(
                 pending.append(await producer.send_dead_letter("connector.parse", str(parsed), payload, parsed, file=path.name))
                 summary.dead_lettered += 1
             else:
-                signal = build(parsed, channel=channel, source=source, brand=brand, id_secret=id_secret)
+                signal = build(parsed, channel=channel, source=source, brand=brand, identity=identity)
                 if signal.signal_id in seen:
                     summary.skipped_duplicates += 1
                 else:

@@ -27,19 +27,20 @@ import re
 import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar
 
-from connectors.checkpoints import CheckpointStore, Cursor
-from connectors.http import HttpClient, Page, RetryPolicy
-from connectors.identity import IdentifierKind, pseudonymize
-from connectors.signal import InvalidSignal, Kind, RawSignal, kind_of
-from pipeline import metrics
-from pipeline.settings import Settings
+from touchpoint.connectors.http import HttpClient, Page, RetryPolicy
+from touchpoint.core import metrics
+from touchpoint.core.checkpoints import CheckpointStore, Cursor
+from touchpoint.core.identity import IdentifierKind, Identity
+from touchpoint.core.settings import Settings
+from touchpoint.core.tally import Tally
+from touchpoint.schemas.signal import InvalidSignal, Kind, RawSignal, kind_of
 
 if TYPE_CHECKING:
-    from connectors.config import ConnectorConfig
-    from connectors.producer import SignalProducer
+    from touchpoint.connectors.config import ConnectorConfig
+    from touchpoint.connectors.producer import SignalProducer
 
 REGISTRY: dict[str, type["Connector"]] = {}
 # What a failing to_signal means: a broken shape is a parse error, a broken rule a validation error.
@@ -72,21 +73,19 @@ class SourceRecord:
 
 
 @dataclass
-class RunStats:
+class RunStats(Tally):
     """What one connector did (one pass, or summed over passes by the runner)."""
 
-    read: int = 0
-    produced: int = 0
-    dead_lettered: int = 0
     checkpoints: int = 0
     passes: int = 0
     errors: int = 0
     last_error: str | None = None
     reasons: list[str] = field(default_factory=list)
 
-    def add(self, other: "RunStats") -> None:
-        for name in ("read", "produced", "dead_lettered", "checkpoints", "passes", "errors"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+    def add(self, other: Tally) -> None:
+        super().add(other)
+        if not isinstance(other, RunStats):
+            return
         self.last_error = other.last_error or self.last_error
         self.reasons = (self.reasons + other.reasons)[-20:]
 
@@ -119,6 +118,7 @@ class Connector:
         self.settings = settings
         self.params: dict[str, Any] = dict(config.params)
         self.brand = config.brand or "default"
+        self.identity = Identity.from_settings(settings)
         base_url = config.base_url or self.default_base_url
         if not base_url:
             raise ValueError(f"connector {config.name!r}: set base_url in the config")
@@ -150,11 +150,7 @@ class Connector:
 
     def customer(self, kind: IdentifierKind, value: Any) -> str | None:
         """Pseudonymous customer id for an identifier found in a payload (None when absent)."""
-        if value in (None, ""):
-            return None
-        if kind == "account":
-            value = f"{self.source}:{value}"  # account ids are per platform
-        return pseudonymize(kind, str(value), self.settings.customer_id_secret, self.settings.phone_region)
+        return self.identity.of(kind, value, namespace=self.source if kind == "account" else None)  # a platform's own ids
 
     async def newest_first(
         self,
@@ -318,10 +314,3 @@ def html_to_text(value: str | None) -> str:
     text = _TAG.sub("", _BLOCK_TAG.sub(" ", value or ""))
     return " ".join(html.unescape(text).split())
 
-
-def parse_rfc3339(value: str) -> datetime:
-    """RFC 3339 / ISO 8601 with a zone (``Z`` or an offset), as an aware UTC datetime."""
-    stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if stamp.tzinfo is None:
-        raise ValueError(f"time {value!r} has no zone")
-    return stamp.astimezone(timezone.utc)

@@ -25,7 +25,8 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 import aiohttp
 
-from pipeline import metrics
+from touchpoint.core import metrics
+from touchpoint.core.retry import backoff_delay
 
 
 class Action(Enum):
@@ -75,10 +76,6 @@ def classify_exception(exc: BaseException) -> Action:
             return action
     return Action.FAIL
 
-
-def status_class(status: int | None) -> str:
-    """Bounded metric label: ``2xx``..``5xx``, or ``error`` when no response came."""
-    return f"{status // 100}xx" if status else "error"
 
 
 class HttpFailure(Exception):
@@ -159,9 +156,7 @@ class RetryPolicy:
     timeout_s: float = 30.0
 
     def backoff(self, attempt: int) -> float:
-        """Exponential with "equal jitter": half fixed, half random, capped."""
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s)
 
 
 class RateLimiter:
@@ -288,7 +283,7 @@ class HttpClient:
         await asyncio.sleep(seconds)
 
     def _count(self, status: int | None) -> None:
-        metrics.CONNECTOR_HTTP_REQUESTS.labels(self.name, status_class(status)).inc()
+        metrics.CONNECTOR_HTTP_REQUESTS.labels(self.name, metrics.status_class(status)).inc()
 
 
 # --- pagination --------------------------------------------------------------------------

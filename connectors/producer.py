@@ -13,12 +13,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from connectors.signal import InvalidSignal, RawSignal
-from pipeline.deadletter import dead_letter, encode_dead_letter
-from pipeline.kafka import client_options
-from pipeline.metrics import count_dead_letters
-from pipeline.settings import Settings
-from schemas.codec import AvroCodec, EncodeError
+from touchpoint.core.deadletter import dead_letter, encode_dead_letter
+from touchpoint.core.kafka import client_options
+from touchpoint.core.metrics import count_dead_letters
+from touchpoint.core.settings import Settings
+from touchpoint.schemas.codec import AvroCodec, EncodeError
+from touchpoint.schemas.signal import InvalidSignal, RawSignal
 
 
 class SignalProducer:

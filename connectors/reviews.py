@@ -13,16 +13,17 @@ from __future__ import annotations
 import re
 from typing import Any, AsyncIterator
 
-from connectors.checkpoints import Cursor
-from connectors.framework import Connector, SourceRecord, parse_rfc3339
-from connectors.http import Page, numbered_pages, token_pages
-from connectors.signal import RawSignal, Score
+from touchpoint.connectors.framework import Connector, SourceRecord
+from touchpoint.connectors.http import Page, numbered_pages, token_pages
+from touchpoint.core.checkpoints import Cursor
+from touchpoint.core.times import parse_timestamp
+from touchpoint.schemas.signal import RawSignal, Score
 
 STARS = {"ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5}
 
 
 def _epoch(value: str) -> float:
-    return parse_rfc3339(value).timestamp()
+    return parse_timestamp(value).timestamp()
 
 
 class GoogleBusinessReviews(Connector):
@@ -48,9 +49,8 @@ class GoogleBusinessReviews(Connector):
     default_base_url = "https://mybusiness.googleapis.com"
 
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
-        account, location = self.params.get("account"), self.params.get("location")
-        if not account or not location:
-            raise ValueError(f"connector {self.config.name!r}: params.account and params.location are required")
+        account = self.required_param("account", "the Business Profile account id")
+        location = self.required_param("location", "the location id")
         path = f"/v4/accounts/{account}/locations/{location}/reviews"
         params = {"pageSize": self.params.get("page_size", 50), "orderBy": "updateTime desc"}
 
@@ -74,7 +74,7 @@ class GoogleBusinessReviews(Connector):
             attributes["replied"] = "true"
         return self.signal(
             source_id=review["reviewId"],
-            occurred_at=parse_rfc3339(review["createTime"]),
+            occurred_at=parse_timestamp(review["createTime"]),
             text=review.get("comment") or None,
             score=Score("rating", STARS[stars], 1, 5) if stars in STARS else None,
             author=None if reviewer.get("isAnonymous") else reviewer.get("displayName"),
@@ -127,7 +127,7 @@ class AppStoreReviews(Connector):
             attributes["app_version"] = _label(entry, "im:version")
         return self.signal(
             source_id=_label(entry, "id"),
-            occurred_at=parse_rfc3339(_label(entry, "updated")),
+            occurred_at=parse_timestamp(_label(entry, "updated")),
             text=f"{title}\n\n{content}".strip() or None,
             score=Score("rating", rating, 1, 5),
             author=(author.get("name") or {}).get("label"),

@@ -19,10 +19,11 @@ from typing import Any, AsyncIterator
 
 import feedparser
 
-from connectors.checkpoints import Cursor
-from connectors.framework import Connector, SourceRecord, html_to_text
-from connectors.http import Page, link_pages
-from connectors.signal import CHANNELS, RawSignal
+from touchpoint.connectors.framework import Connector, SourceRecord, html_to_text
+from touchpoint.connectors.http import Page, link_pages
+from touchpoint.core.checkpoints import Cursor
+from touchpoint.schemas.signal import CHANNELS, RawSignal
+
 
 class FeedConnector(Connector):
     """Any RSS/Atom feed; the cursor follows each entry's published (else updated) time."""

@@ -22,12 +22,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.checkpoints import CheckpointStore
-from connectors.config import ConnectorConfig, build_connector, load_config
-from connectors.framework import Connector, RunStats
-from connectors.http import RateLimited
-from connectors.producer import SignalProducer
-from pipeline.settings import Settings
+from touchpoint.connectors.config import ConnectorConfig, build_connector, load_config
+from touchpoint.connectors.framework import Connector, RunStats
+from touchpoint.connectors.http import RateLimited
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.checkpoints import CheckpointStore
+from touchpoint.core.settings import Settings
 
 ERROR_RETRY_S = 30.0  # after a failed pass, poll again within this (or the poll interval, if shorter)
 
@@ -184,7 +184,7 @@ async def _webhooks_if(enabled: bool, settings: Settings, console: Console) -> A
     if not enabled:
         yield
         return
-    from connectors.webhooks import serving_webhooks
+    from touchpoint.connectors.webhooks import serving_webhooks
 
     async with SignalProducer(settings) as producer, serving_webhooks(settings, producer) as url:
         console.print(f"webhook receiver on {url}/{{tool}}")
@@ -195,7 +195,7 @@ def _serve_metrics(settings: Settings, console: Console) -> Any:
     """Prometheus /metrics on ``settings.metrics_port`` (0 = off) while the connectors run."""
     if not settings.metrics_port:
         return None
-    from pipeline.metrics import serve_metrics
+    from touchpoint.core.metrics import serve_metrics
 
     try:
         server = serve_metrics(settings.metrics_port)

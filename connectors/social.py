@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
-from connectors.checkpoints import Cursor
-from connectors.framework import Connector, SourceRecord, html_to_text, parse_rfc3339
-from connectors.http import Page, token_pages
-from connectors.signal import RawSignal
+from touchpoint.connectors.framework import Connector, SourceRecord, html_to_text
+from touchpoint.connectors.http import Page, token_pages
+from touchpoint.core.checkpoints import Cursor
+from touchpoint.core.times import parse_timestamp
+from touchpoint.schemas.signal import RawSignal
 
 
 class XRecentSearch(Connector):
@@ -71,7 +72,7 @@ class XRecentSearch(Connector):
         handle = user.get("username")
         return self.signal(
             source_id=post_id,
-            occurred_at=parse_rfc3339(post["created_at"]),
+            occurred_at=parse_timestamp(post["created_at"]),
             text=post["text"],
             author=f"@{handle}" if handle else None,
             customer_id=self.customer("account", post.get("author_id")),
@@ -189,7 +190,7 @@ class MastodonHashtag(Connector):
         account = status["account"]
         return self.signal(
             source_id=status["id"],
-            occurred_at=parse_rfc3339(status["created_at"]),
+            occurred_at=parse_timestamp(status["created_at"]),
             text=html_to_text(status["content"]) or None,
             author=f"@{account['acct']}",
             customer_id=self.customer("account", account.get("url") or account["acct"]),

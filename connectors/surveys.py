@@ -43,7 +43,7 @@ Three shapes are understood (see README "Survey webhooks"):
 
 Customer identifiers (emails, phones, account ids in hidden fields, contact
 attributes or ``customer``) become ``customer_id`` through
-connectors/identity.py; they are never copied into attributes.
+touchpoint.core.identity; they are never copied into attributes.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.identity import customer_id_from
-from connectors.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
+from touchpoint.core.identity import Identity, split_identifiers
+from touchpoint.core.times import parse_timestamp
+from touchpoint.schemas.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
 
 
 class SignatureError(Exception):
@@ -74,8 +74,7 @@ class Ignored(Exception):
 @dataclass(frozen=True)
 class ParseContext:
     brand: str
-    id_secret: str
-    phone_region: str = "US"
+    identity: Identity
     query: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -146,15 +145,6 @@ def verify_generic(body: bytes, headers: Mapping[str, str], secret: str, now: fl
 # ---------------------------------------------------------------- helpers
 
 
-def parse_time(value: Any, name: str = "occurred_at") -> datetime:
-    if not value:
-        raise InvalidSignal(f"{name} is missing; give an ISO 8601 time such as 2026-11-02T10:15:00Z")
-    try:
-        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidSignal(f"{name} {value!r} is not ISO 8601 (e.g. 2026-11-02T10:15:00Z)") from exc
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-
 
 def scored(metric: str, value: Any, scale_max: Any = None, scale_min: int = 1) -> Score:
     """A Score on the metric's standard scale; raises InvalidSignal naming the problem."""
@@ -187,35 +177,6 @@ def _require_dict(value: Any, what: str) -> dict[str, Any]:
 def _text(parts: list[str]) -> str | None:
     joined = "\n".join(p.strip() for p in parts if p and p.strip())
     return joined or None
-
-
-_IDENTIFIER_KEYS = {
-    "email": "email", "customer_email": "email", "user_email": "email",
-    "phone": "phone", "phone_number": "phone", "customer_phone": "phone", "mobile": "phone",
-    "account_id": "account", "customer_id": "account", "user_id": "account", "userid": "account",
-}  # fmt: skip
-
-
-def split_identifiers(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """(identifiers by kind, the other values as string attributes) — identifiers never become attributes."""
-    found: dict[str, str] = {}
-    rest: dict[str, str] = {}
-    for key, value in values.items():
-        if value in (None, ""):
-            continue
-        kind = _IDENTIFIER_KEYS.get(key.lower())
-        if kind:
-            found.setdefault(kind, str(value))
-        elif isinstance(value, (str, int, float, bool)):
-            rest[key] = str(value)
-    return found, rest
-
-
-def _customer(found: Mapping[str, str], ctx: ParseContext) -> str | None:
-    return customer_id_from(
-        ctx.id_secret, email=found.get("email"), phone=found.get("phone"), account=found.get("account"),
-        phone_region=ctx.phone_region,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- Typeform
@@ -278,8 +239,8 @@ def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
             attributes[f"{metric}_score"] = f"{other.value:g}"
     return RawSignal(
         source="typeform", source_id=str(token), channel="survey", brand=ctx.brand,
-        occurred_at=parse_time(response.get("submitted_at"), "form_response.submitted_at"),
-        text=_text(texts), score=score, customer_id=_customer(identifiers, ctx), touchpoint_hint=touchpoint,
+        occurred_at=parse_timestamp(response.get("submitted_at"), "form_response.submitted_at"),
+        text=_text(texts), score=score, customer_id=ctx.identity.resolve(identifiers), touchpoint_hint=touchpoint,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
 
@@ -328,8 +289,8 @@ def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
     }
     return RawSignal(
         source="formbricks", source_id=str(response["id"]), channel="survey", brand=ctx.brand,
-        occurred_at=parse_time(response.get("updatedAt") or response.get("createdAt"), "data.updatedAt"),
-        text=_text(texts), score=score, customer_id=_customer(found, ctx),
+        occurred_at=parse_timestamp(response.get("updatedAt") or response.get("createdAt"), "data.updatedAt"),
+        text=_text(texts), score=score, customer_id=ctx.identity.resolve(found),
         url=(meta.get("url") if isinstance(meta, dict) else None) or None,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
@@ -360,9 +321,9 @@ def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
     text = payload.get("comment", payload.get("text"))
     return RawSignal(
         source=str(payload.get("source") or "generic"), source_id=str(payload["id"]), channel="survey",
-        brand=str(payload.get("brand") or ctx.brand), occurred_at=parse_time(payload.get("occurred_at")),
+        brand=str(payload.get("brand") or ctx.brand), occurred_at=parse_timestamp(payload.get("occurred_at")),
         text=text if isinstance(text, str) and text.strip() else None, score=score,
-        customer_id=_customer(found, ctx), touchpoint_hint=payload.get("touchpoint") or None, attributes=attributes,
+        customer_id=ctx.identity.resolve(found), touchpoint_hint=payload.get("touchpoint") or None, attributes=attributes,
     )  # fmt: skip
 
 

@@ -35,15 +35,15 @@ from typing import Any, Callable, ClassVar
 
 from aiohttp import web
 
-from connectors.checkpoints import CheckpointStore
-from connectors.config import ConnectorConfig, build_connector
-from connectors.framework import Connector, RunStats
-from connectors.identity import is_pseudonymous
-from connectors.producer import SignalProducer
-from connectors.signal import make_signal_id
-from pipeline.kafka import read_topic_records
-from pipeline.settings import Settings
-from schemas.codec import AvroCodec
+from touchpoint.connectors.config import ConnectorConfig, build_connector
+from touchpoint.connectors.framework import Connector, RunStats
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.checkpoints import CheckpointStore
+from touchpoint.core.identity import is_pseudonymous
+from touchpoint.core.kafka import read_topic_records
+from touchpoint.core.settings import Settings
+from touchpoint.schemas.codec import AvroCodec
+from touchpoint.schemas.signal import make_signal_id
 
 PageKey = Callable[[web.Request], "str | None"]
 
@@ -284,6 +284,6 @@ class ConnectorSuite:
             assert key == (value["customer_id"] or value["author"] or value["signal_id"]).encode()
 
     def connector_source(self) -> str:
-        from connectors.config import connector_types
+        from touchpoint.connectors.config import connector_types
 
         return str(self.params.get("source") or connector_types()[self.connector_type].source)

@@ -34,11 +34,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from connectors.producer import SignalProducer
-from connectors.signal import InvalidSignal
-from connectors.surveys import TOOLS, Ignored, ParseContext, SignatureError
-from pipeline.metrics import WEBHOOK_REQUESTS, add_metrics_route, status_class
-from pipeline.settings import Settings
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.surveys import TOOLS, Ignored, ParseContext, SignatureError
+from touchpoint.core.identity import Identity
+from touchpoint.core.metrics import WEBHOOK_REQUESTS, add_metrics_route, status_class
+from touchpoint.core.settings import Settings
+from touchpoint.schemas.signal import InvalidSignal
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "30"
@@ -59,6 +60,7 @@ class WebhookReceiver:
     def __init__(self, settings: Settings, producer: SignalProducer) -> None:
         self.settings = settings
         self.producer = producer
+        self.identity = Identity.from_settings(settings)
         self.counts: dict[str, int] = {"accepted": 0, "ignored": 0, "unauthorized": 0, "dead_lettered": 0, "unavailable": 0}
 
     async def _acked(self, send: Any) -> None:
@@ -119,8 +121,7 @@ class WebhookReceiver:
             await self._dead_letter(tool_name, "connector.parse", reason, body, exc)
             return _answer(400, error=reason, dead_lettered=True)
         context = ParseContext(
-            brand=self.settings.webhook_brand, id_secret=self.settings.customer_id_secret,
-            phone_region=self.settings.phone_region, query=dict(request.query),
+            brand=self.settings.webhook_brand, identity=self.identity, query=dict(request.query),
         )  # fmt: skip
         try:
             signal = self._parse(tool_name, payload, context)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import Encoded, SentenceEncoder
+from touchpoint.models.encoder import Encoded, SentenceEncoder
 
 
 def cache_key(encoder: SentenceEncoder, texts: Sequence[str]) -> str:

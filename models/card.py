@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.sentiment import LABELS
+from touchpoint.models.sentiment import LABELS
 
 HEADER = """# Model card: Touchpoint enrichment models
 
@@ -103,7 +103,7 @@ def _foreign_section(report: Any) -> list[str]:
              "score (P(pos) - P(neg) > 0) against the corpus label, on a stable sample; VADER (English lexicon) "
              "alongside. 0.5 is chance.", "",
              "| set | language | n | model accuracy | VADER accuracy |", "| --- | --- | ---: | ---: | ---: |"]  # fmt: skip
-    from models.datasets import LANGUAGE_OF
+    from touchpoint.models.datasets import LANGUAGE_OF
 
     for name, (n, model, vader) in report.foreign.items():
         lines.append(f"| {name} | {LANGUAGE_OF[name]} | {n} | {_pct(model)} | {_pct(vader)} |")
@@ -181,7 +181,7 @@ make bench           # bench/enrich.py             (texts/s, model vs VADER)
 
 
 def render(report: Any, selection: dict | None, python: str) -> str:
-    from models.language import MIN_CONFIDENCE
+    from touchpoint.models.language import MIN_CONFIDENCE
 
     parts = [HEADER.format(seconds=report.seconds, python=python, version=report.model_version, min_conf=MIN_CONFIDENCE)]
     parts.append("\n".join(_sentiment_section(report)))

@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import SentenceEncoder
-from models.touchpoints import prototypes
+from touchpoint.models.encoder import SentenceEncoder
+from touchpoint.models.touchpoints import prototypes
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ MIN_POLARITY = 0.3
 
 
 def tagging_artifact_path() -> Path:
-    return Path(str(resources.files("models").joinpath("artifacts", "tagging.json")))
+    return Path(str(resources.files("touchpoint.models").joinpath("artifacts", "tagging.json")))
 
 
 def load_calibration(path: Path | None = None) -> dict:

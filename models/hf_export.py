@@ -19,8 +19,8 @@ from typing import Sequence
 import torch
 from transformers import AutoTokenizer, BertForSequenceClassification
 
-from models.encoder import packaged_encoder_path
-from models.sentiment import LABELS
+from touchpoint.models.encoder import packaged_encoder_path
+from touchpoint.models.sentiment import LABELS
 
 LABEL_MAP = {f"LABEL_{i}": label for i, label in enumerate(LABELS)}
 SEED = 13
@@ -62,7 +62,7 @@ def finetune_texts(
 
 def finetune_sequence_classifier(data_dir: Path, out: Path, limit: int = 200) -> Path:
     """Fine-tune on the first ``limit`` texts (stable order) of the tweets train split."""
-    from models import datasets
+    from touchpoint.models import datasets
 
     rows = datasets.sample(datasets.load("vader_tweets", data_dir, split="train"), limit)
     finetune_texts([r.text for r in rows], [r.label for r in rows], out)

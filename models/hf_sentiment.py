@@ -12,7 +12,6 @@ probability 0, so two-class models work. The score stays P(pos) - P(neg).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from models.sentiment import LABELS, SentimentResult, results_from_probabilities
+from touchpoint.models.sentiment import LABELS, SentimentResult, results_from_probabilities
 
 _ALIASES = {
     "negative": "negative", "neg": "negative", "bad": "negative",
@@ -51,9 +50,7 @@ class HFSentiment:
         self, name_or_path: str, label_map: dict[str, str] | None = None, *, max_tokens: int = 256,
         batch_size: int = 32, device: str | None = None,
     ) -> None:  # fmt: skip
-        local = Path(name_or_path).is_dir()
-        if local:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        local = Path(name_or_path).is_dir()  # a folder loads offline; a hub id needs a reachable hub
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local)
         self.model = AutoModelForSequenceClassification.from_pretrained(name_or_path, local_files_only=local)

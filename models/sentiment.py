@@ -7,7 +7,7 @@ and npm packages ship. The score is P(positive) - P(negative), in [-1, 1].
 An artifact names its feature blocks (``features``), so the same loader reads
 the v1 linear head (sentence vector only) and later heads (hidden-layer means,
 VADER lexicon scores, an MLP layer). Any other Hugging Face classifier plugs in
-through :class:`models.hf_sentiment.HFSentiment`, which has the same ``predict_texts``.
+through :class:`touchpoint.models.hf_sentiment.HFSentiment`, which has the same ``predict_texts``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.encoder import Encoded
+from touchpoint.models.encoder import Encoded
 
 LABELS = ("negative", "neutral", "positive")
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -30,7 +30,7 @@ _HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 
 
 def default_head_path() -> Path:
-    return Path(str(resources.files("models").joinpath("artifacts", "sentiment-head.json")))
+    return Path(str(resources.files("touchpoint.models").joinpath("artifacts", "sentiment-head.json")))
 
 
 def normalise_text(text: str) -> str:

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from models.emotion import DEFAULT_THRESHOLD, NAMES, tagging_artifact_path
-from models.sentiment import normalise_text
-from models.touchpoints import DEFAULT_MARGIN, DEFAULT_MIN_SIMILARITY, OTHER
+from touchpoint.models.emotion import DEFAULT_THRESHOLD, NAMES, tagging_artifact_path
+from touchpoint.models.sentiment import normalise_text
+from touchpoint.models.touchpoints import DEFAULT_MARGIN, DEFAULT_MIN_SIMILARITY, OTHER
 
 METHOD = (
     "**Labelled set**: `models/labels/cx_labelled.jsonl`, {n} real texts (the demo samples plus test-split texts "
@@ -36,7 +36,7 @@ METHOD = (
 
 
 def labels_path() -> Path:
-    return Path(str(resources.files("models").joinpath("labels", "cx_labelled.jsonl")))
+    return Path(str(resources.files("touchpoint.models").joinpath("labels", "cx_labelled.jsonl")))
 
 
 def load_labelled(part: str | None = None, path: Path | None = None) -> list[dict[str, Any]]:

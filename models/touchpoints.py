@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 
-from models.encoder import SentenceEncoder
+from touchpoint.models.encoder import SentenceEncoder
 
 OTHER = "other"
 UNKNOWN_STAGE = "unknown"
@@ -38,7 +38,7 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Taxonomy":
-        file = Path(path) if path else Path(str(resources.files("models").joinpath("taxonomy.yaml")))
+        file = Path(path) if path else Path(str(resources.files("touchpoint.models").joinpath("taxonomy.yaml")))
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
         stages = tuple(data["stages"])
         touchpoints = []
@@ -89,7 +89,7 @@ class TouchpointTagger:
         self, encoder: SentenceEncoder, taxonomy: Taxonomy, min_similarity: float | None = None, max_tags: int = 3,
         margin: float | None = None,
     ) -> None:  # fmt: skip
-        from models.emotion import load_calibration
+        from touchpoint.models.emotion import load_calibration
 
         calibrated = load_calibration()
         self.taxonomy = taxonomy

@@ -3,7 +3,7 @@
 Deterministic: fixed data order, the *train* split only (models/datasets.py),
 seeded solvers. Probabilities are temperature-scaled on validation, so the
 score P(pos) - P(neg) is not saturated by an over-confident head. A validation split is carved out of train by a second hash
-(:func:`models.datasets.is_validation`); every candidate in :data:`CANDIDATES` is
+(:func:`touchpoint.models.datasets.is_validation`); every candidate in :data:`CANDIDATES` is
 fitted on train-minus-validation and scored there, the best (mean macro-F1 over
 :data:`SELECT_ON`) is refitted on the whole train split and written to
 ``models/artifacts/sentiment-head.json``. The test split is never looked at here.
@@ -23,10 +23,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.neural_network import MLPClassifier
 
-from models import datasets
-from models.cache import encode_cached
-from models.encoder import ENCODER_NAME, Encoded, SentenceEncoder
-from models.sentiment import LABELS, SentimentHead, default_head_path, feature_matrix
+from touchpoint.models import datasets
+from touchpoint.models.cache import encode_cached
+from touchpoint.models.encoder import ENCODER_NAME, Encoded, SentenceEncoder
+from touchpoint.models.sentiment import LABELS, SentimentHead, default_head_path, feature_matrix
 
 TRAIN_SETS = ("vader_tweets", "vader_amazon", "vader_movies", "uci_amazon", "uci_yelp")
 SELECT_ON = ("vader_tweets", "vader_amazon", "uci_yelp", "uci_amazon")  # validation sets, equal weight
@@ -190,7 +190,7 @@ def _nll(probs: np.ndarray, y: np.ndarray) -> float:
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """Temperature scaling (Guo et al. 2017): one scalar that makes probabilities honest on validation."""
-    from models.sentiment import softmax
+    from touchpoint.models.sentiment import softmax
 
     grid = np.round(np.arange(0.5, 5.01, 0.05), 2)
     return float(min(grid, key=lambda t: _nll(softmax(logits / t), y)))

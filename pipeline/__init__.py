@@ -1,1 +1,4 @@
-"""The Faust worker, the ClickHouse store, the CLI and the embedded stack."""
+"""The worker's stages: the Faust app (enrich, sink), the ClickHouse store, metric queries, the API and the report.
+
+Imports the shared platform (touchpoint.core), the contracts and the models; never touchpoint.connectors.
+"""

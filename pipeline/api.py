@@ -14,18 +14,18 @@ also runs the Faust agents never blocks on ClickHouse.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from pipeline.metrics_sql import DIMENSIONS, METRICS
-from pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
-from pipeline.settings import Settings
-from pipeline.store import AsyncStore, StoreUnavailable
-from pipeline.timespec import parse_time
+from touchpoint.core.settings import Settings
+from touchpoint.core.times import parse_time_expression
+from touchpoint.pipeline.jsonable import to_json
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
+from touchpoint.pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
+from touchpoint.pipeline.store import AsyncStore, StoreUnavailable
 
 PREFIX = "/api/v1"
 FILTER_PARAMS = ("since", "until", "brand", "channel")
@@ -38,22 +38,6 @@ class BadRequest(ValueError):
     def __init__(self, message: str, parameter: str | None = None) -> None:
         super().__init__(message)
         self.parameter = parameter
-
-
-def to_json(value: Any) -> Any:
-    """JSON-safe values: ISO 8601 times in UTC, NaN as null."""
-    if isinstance(value, datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return stamp.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -101,7 +85,7 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
     for name in ("since", "until"):
         raw = _text(query, name)
         try:
-            times[name] = parse_time(raw) if raw else None
+            times[name] = parse_time_expression(raw) if raw else None
         except ValueError as exc:
             raise BadRequest(f"{name}: {exc}", name) from None
     since, until = times["since"], times["until"]

@@ -1,7 +1,7 @@
 """The Faust app: an enrich agent and a sink agent, built from settings.
 
-``create_app(settings)`` builds it; ``pipeline.app.app`` (what
-``faust -A pipeline.app worker`` looks up) is built from ``Settings()`` on
+``create_app(settings)`` builds it; ``touchpoint.pipeline.app.app`` (what
+``faust -A touchpoint.pipeline.app worker`` looks up) is built from ``Settings()`` on
 first access, never at import time.
 
 Flow and guarantees:
@@ -20,35 +20,20 @@ from typing import Any, Sequence
 
 import faust
 
-from models.enricher import Enricher, EnricherConfig
-from pipeline.acks import HeldBatch
-from pipeline.api import register_api
-from pipeline.deadletter import encode_dead_letter
-from pipeline.enrichment import EnrichStage, Incoming
-from pipeline.health import register_ops
-from pipeline.metrics import ENRICH_EVENTS_OUT, count_dead_letters
-from pipeline.kafka import faust_broker_url
-from pipeline.settings import Settings
-from pipeline.sink import SinkStage
-from pipeline.store import AsyncStore, Store
+from touchpoint.core.deadletter import encode_dead_letter
+from touchpoint.core.kafka import faust_broker_url
+from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
+from touchpoint.core.settings import Settings
+from touchpoint.models.encoder import set_inference_threads
+from touchpoint.models.enricher import Enricher
+from touchpoint.pipeline.acks import HeldBatch
+from touchpoint.pipeline.api import register_api
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
+from touchpoint.pipeline.health import register_ops
+from touchpoint.pipeline.sink import SinkStage
+from touchpoint.pipeline.store import AsyncStore, Store
 
 log = logging.getLogger(__name__)
-
-
-def enricher_config(settings: Settings) -> EnricherConfig:
-    return EnricherConfig(
-        encoder_path=settings.encoder_path,
-        sentiment_head_path=settings.sentiment_head_path,
-        taxonomy_path=settings.taxonomy_path,
-        max_tokens=settings.max_text_tokens,
-        encoder_batch_size=settings.encoder_batch_size,
-        torch_threads=settings.torch_threads,
-        touchpoint_min_similarity=settings.touchpoint_min_similarity,
-        touchpoint_max_tags=settings.touchpoint_max_tags,
-        phone_region=settings.phone_region,
-        sentiment_model=settings.sentiment_model,
-        sentiment_label_map=settings.sentiment_label_map,
-    )
 
 
 def incoming(events: Sequence[Any]) -> list[Incoming]:
@@ -125,9 +110,15 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
 
 
 def __getattr__(name: str) -> Any:
-    """``pipeline.app.app`` for the faust CLI, built lazily from the environment."""
+    """``touchpoint.pipeline.app.app`` for ``faust -A``, built lazily from the environment.
+
+    This is an entry point (faust's own CLI owns the process), so it also sets
+    torch's threads; ``touchpoint worker`` builds its app with explicit settings instead.
+    """
     if name == "app":
         global app
-        app = create_app(Settings())
+        settings = Settings()
+        set_inference_threads(settings.torch_threads)
+        app = create_app(settings)
         return app
     raise AttributeError(name)

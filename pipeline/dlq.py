@@ -27,10 +27,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from connectors.checkpoints import CheckpointStore
-from pipeline.kafka import client_options, read_topic_records
-from pipeline.settings import Settings
-from schemas.codec import AvroCodec
+from touchpoint.core.checkpoints import CheckpointStore
+from touchpoint.core.kafka import client_options, read_topic_records
+from touchpoint.core.settings import Settings
+from touchpoint.core.tally import Tally
+from touchpoint.schemas.codec import AvroCodec
 
 REPLAYABLE_STAGES = frozenset({"decode", "validate", "enrich", "store"})
 CHECKPOINT_NAME = "dlq-replay"
@@ -69,16 +70,13 @@ class Letter:
 
 
 @dataclass
-class ReplaySummary:
-    read: int = 0
+class ReplaySummary(Tally):
+    """``produced``: letters replayed (or, in a dry run, to replay); ``by_topic`` splits them by target."""
+
     skipped_not_replayable: int = 0
     skipped_filtered: int = 0
     skipped_already_replayed: int = 0
     by_topic: Counter[str] = field(default_factory=Counter)  # replayed (or, dry run, to replay) per topic
-
-    @property
-    def replayed(self) -> int:
-        return sum(self.by_topic.values())
 
 
 def _source(record: dict[str, Any]) -> str:
@@ -121,6 +119,7 @@ async def replay(settings: Settings, stage: str | None = None, again: bool = Fal
             chosen.append(letter)
     if dry_run:
         summary.by_topic.update(letter.record["source_topic"] for letter in chosen)
+        summary.produced = len(chosen)
         return summary
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=False)
     await producer.start()
@@ -133,6 +132,7 @@ async def replay(settings: Settings, stage: str | None = None, again: bool = Fal
     finally:
         await producer.stop()
     summary.by_topic.update(letter.record["source_topic"] for letter in chosen)  # all acknowledged
+    summary.produced = len(chosen)
     if stage is None:  # everything read is now handled: replayed, or not meant to be
         for letter in letters:
             done[str(letter.partition)] = max(done.get(str(letter.partition), 0), letter.offset + 1)

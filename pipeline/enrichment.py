@@ -15,14 +15,31 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from connectors.signal import InvalidSignal, validate_record
-from models.enricher import Enricher
-from pipeline import metrics
-from pipeline.deadletter import dead_letter
-from schemas.codec import AvroCodec, DecodeError
+from touchpoint.core import metrics
+from touchpoint.core.deadletter import dead_letter
+from touchpoint.core.settings import Settings
+from touchpoint.models.enricher import Enricher, EnricherConfig
+from touchpoint.schemas.codec import AvroCodec, DecodeError
+from touchpoint.schemas.signal import InvalidSignal, validate_record
 
 log = logging.getLogger(__name__)
 RAW_ONLY_FIELDS = ("text",)
+
+
+def enricher_config(settings: Settings) -> EnricherConfig:
+    """The models' configuration from settings (the models themselves never read settings)."""
+    return EnricherConfig(
+        encoder_path=settings.encoder_path,
+        sentiment_head_path=settings.sentiment_head_path,
+        taxonomy_path=settings.taxonomy_path,
+        max_tokens=settings.max_text_tokens,
+        encoder_batch_size=settings.encoder_batch_size,
+        touchpoint_min_similarity=settings.touchpoint_min_similarity,
+        touchpoint_max_tags=settings.touchpoint_max_tags,
+        phone_region=settings.phone_region,
+        sentiment_model=settings.sentiment_model,
+        sentiment_label_map=settings.sentiment_label_map,
+    )
 
 
 @dataclass(frozen=True)

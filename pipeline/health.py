@@ -19,9 +19,9 @@ from typing import Any, Awaitable, Callable
 import faust
 from aiohttp import web
 
-from pipeline import metrics
-from pipeline.lag import register_lag_timer
-from pipeline.settings import Settings
+from touchpoint.core import metrics
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.lag import register_lag_timer
 
 CHECK_TIMEOUT_S = 3.0
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from pipeline import metrics
+from touchpoint.core import metrics
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0

@@ -12,9 +12,9 @@ from typing import IO, Any, Iterator
 
 from rich.progress import Progress
 
-from models.enricher import Enricher
-from pipeline.app import enricher_config
-from pipeline.settings import Settings
+from touchpoint.core.settings import Settings
+from touchpoint.models.enricher import Enricher
+from touchpoint.pipeline.enrichment import enricher_config
 
 
 def _batches(lines: IO[str], size: int) -> Iterator[list[dict[str, Any]]]:

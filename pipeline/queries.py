@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pipeline.metrics_sql import DIMENSIONS, METRICS, TEXT, TOUCHPOINT_JOIN, check_names
-from pipeline.store import Store
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, TEXT, TOUCHPOINT_JOIN, check_names
+from touchpoint.pipeline.store import Store
 
 TIME_DIMS = ("day", "week")
 STAMP = "DateTime64(3, 'UTC')"

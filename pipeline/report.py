@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pipeline.api import to_json
-from pipeline.metrics_sql import METRICS
-from pipeline.queries import Filters, data_range, metric_by, metric_rows, top_negative
-from pipeline.settings import Settings
-from pipeline.store import Store
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.jsonable import to_json
+from touchpoint.pipeline.metrics_sql import METRICS
+from touchpoint.pipeline.queries import Filters, data_range, metric_by, metric_rows, top_negative
+from touchpoint.pipeline.store import Store
 
 HEADLINE = ("nps", "csat", "ces", "sentiment", "volume")
 HEATMAP_TOUCHPOINTS = 12
@@ -76,7 +76,7 @@ def report_data(store: Store, settings: Settings, filters: Filters = Filters()) 
 
 def render_report(data: dict[str, Any]) -> str:
     """The template with ``data`` embedded as JSON (safe inside a <script> element)."""
-    template = resources.files("pipeline").joinpath("templates/report.html").read_text(encoding="utf-8")
+    template = resources.files("touchpoint.pipeline").joinpath("templates/report.html").read_text(encoding="utf-8")
     payload = json.dumps(to_json(data), ensure_ascii=False).replace("<", "\\u003c")  # no "</script>" inside
     if PLACEHOLDER not in template:
         raise RuntimeError("templates/report.html lost its data placeholder; restore " + PLACEHOLDER)

@@ -12,9 +12,9 @@ from typing import AsyncIterator
 
 import faust
 
-from models.enricher import Enricher
-from pipeline.app import create_app
-from pipeline.settings import Settings
+from touchpoint.core.settings import Settings
+from touchpoint.models.enricher import Enricher
+from touchpoint.pipeline.app import create_app
 
 
 @asynccontextmanager

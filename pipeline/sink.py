@@ -13,10 +13,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pipeline import metrics
-from pipeline.enrichment import Incoming
-from pipeline.store import SIGNAL_COLUMNS, AsyncStore, RowsRejected, StoreUnavailable, is_transient
-from schemas.codec import AvroCodec, DecodeError
+from touchpoint.core import metrics
+from touchpoint.core.retry import backoff_delay
+from touchpoint.pipeline.enrichment import Incoming
+from touchpoint.pipeline.store import SIGNAL_COLUMNS, AsyncStore, RowsRejected, StoreUnavailable, is_transient
+from touchpoint.schemas.codec import AvroCodec, DecodeError
 
 log = logging.getLogger(__name__)
 _SIGNAL_ID = SIGNAL_COLUMNS.index("signal_id")
@@ -74,16 +75,20 @@ class SinkStage:
 
     async def migrate(self) -> list[str]:
         """Apply the DDL, waiting out a store that is not reachable yet (readiness says so meanwhile)."""
-        delay = self.retry_initial_s
+        attempt = 0
         while True:
             try:
                 return await self.store.migrate()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("ClickHouse unavailable for migrations (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+                attempt += 1
+                await self._wait(attempt, f"ClickHouse unavailable for migrations ({exc})")
+
+    async def _wait(self, attempt: int, why: str) -> None:
+        delay = backoff_delay(attempt, self.retry_initial_s, self.retry_max_s)
+        log.warning("%s; retrying in %.1fs", why, delay)
+        await asyncio.sleep(delay)
 
     async def _store(self, rows: list[tuple[Incoming, list[Any]]], dead: list[dict[str, Any]]) -> None:
         if not rows:
@@ -101,7 +106,7 @@ class SinkStage:
             await self._store(rows[middle:], dead)
 
     async def _insert_with_retry(self, rows: list[list[Any]]) -> None:
-        delay = self.retry_initial_s
+        attempt = 0
         while True:
             started = time.perf_counter()
             try:
@@ -110,9 +115,8 @@ class SinkStage:
                 metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)
                 metrics.SINK_INSERT_FAILURES.labels("unavailable").inc()
                 metrics.SINK_INSERT_RETRIES.inc()
-                log.warning("ClickHouse unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+                attempt += 1
+                await self._wait(attempt, f"ClickHouse unavailable ({exc})")
                 continue
             except RowsRejected:
                 metrics.SINK_INSERT_SECONDS.observe(time.perf_counter() - started)

@@ -23,7 +23,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from pipeline.settings import Settings, mask_url
+from touchpoint.core.settings import Settings, mask_url
 
 T = TypeVar("T")
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -80,7 +80,7 @@ class Migration:
 def migrations() -> list[Migration]:
     """Versioned DDL files in schemas/clickhouse, in order."""
     found = []
-    for entry in resources.files("schemas").joinpath("clickhouse").iterdir():
+    for entry in resources.files("touchpoint.schemas").joinpath("clickhouse").iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))

@@ -1,1 +1,4 @@
-"""Avro schemas, the codec that frames them, and the ClickHouse DDL."""
+"""Contracts: Avro schemas and the codec that frames them, the raw-signal rules, the ClickHouse DDL.
+
+Imports nothing else of ours.
+"""

@@ -44,7 +44,7 @@ class EncodeError(ValueError):
 def load_schema_files(subject: str) -> dict[int, dict[str, Any]]:
     """All versions of ``subject`` shipped in ``schemas/avro``, by version number."""
     found: dict[int, dict[str, Any]] = {}
-    for entry in resources.files("schemas").joinpath("avro").iterdir():
+    for entry in resources.files("touchpoint.schemas").joinpath("avro").iterdir():
         match = _FILE_NAME.match(entry.name)
         if match and match["subject"] == subject:
             found[int(match["version"])] = json.loads(entry.read_text(encoding="utf-8"))

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.settings import Settings
-from pipeline.store import Store
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,6 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture(scope="session")
 def enricher():
-    from models.enricher import Enricher
+    from touchpoint.models.enricher import Enricher
 
     return Enricher()

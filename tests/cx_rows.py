@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from pipeline.sink import signal_row
-from pipeline.store import Store
+from touchpoint.pipeline.sink import signal_row
+from touchpoint.pipeline.store import Store
 
 T0 = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}

@@ -4,8 +4,8 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.broker import EmbeddedBroker
-from pipeline.settings import Settings
+from touchpoint.core.broker import EmbeddedBroker
+from touchpoint.core.settings import Settings
 
 
 @pytest.fixture(scope="session")

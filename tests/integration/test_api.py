@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from pipeline.api import build_web_app
-from pipeline.app import create_app
-from pipeline.metrics_sql import DIMENSIONS, METRICS
-from pipeline.queries import metric_by
-from pipeline.store import AsyncStore, Store
 from tests.cx_rows import T0, signal, store_signals
+from touchpoint.pipeline.api import build_web_app
+from touchpoint.pipeline.app import create_app
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
+from touchpoint.pipeline.queries import metric_by
+from touchpoint.pipeline.store import AsyncStore, Store
 
 
 def free_port() -> int:

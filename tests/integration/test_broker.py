@@ -4,7 +4,7 @@ import sys
 import textwrap
 import time
 
-from pipeline.broker import EmbeddedBroker, kafka_ready
+from touchpoint.core.broker import EmbeddedBroker, kafka_ready
 
 
 async def test_broker_answers_metadata_and_stops_cleanly() -> None:
@@ -22,7 +22,7 @@ def test_no_orphan_broker_when_the_parent_is_killed(tmp_path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from pipeline.broker import EmbeddedBroker
+        from touchpoint.core.broker import EmbeddedBroker
         broker = EmbeddedBroker()
         broker.start()
         print(broker.process.pid, flush=True)

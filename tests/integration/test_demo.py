@@ -14,7 +14,7 @@ def run_demo(tmp_path, limit: int) -> tuple[str, dict]:
         "TOUCHPOINT_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "demo", "--limit", str(limit)],
+        [sys.executable, "-m", "touchpoint", "demo", "--limit", str(limit)],
         env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

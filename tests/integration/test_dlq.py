@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaProducer
 
-from connectors.producer import SignalProducer
-from connectors.signal import RawSignal
-from pipeline import dlq
-from pipeline.cli import main
-from pipeline.deadletter import dead_letter, encode_dead_letter
-from pipeline.kafka import client_options, read_topic_records
-from pipeline.settings import Settings
+from touchpoint.cli import main
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.deadletter import dead_letter, encode_dead_letter
+from touchpoint.core.kafka import client_options, read_topic_records
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline import dlq
+from touchpoint.schemas.signal import RawSignal
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -51,14 +51,14 @@ async def test_replay_sends_worker_letters_back_once_and_leaves_connector_letter
     assert sum(preview.by_topic.values()) == 2 and await read_topic_records(live_settings, live_settings.topic_raw) == []
 
     first = await dlq.replay(live_settings)
-    assert (first.replayed, first.skipped_not_replayable) == (2, 1)
+    assert (first.produced, first.skipped_not_replayable) == (2, 1)
     replayed = await read_topic_records(live_settings, live_settings.topic_raw)
     assert sorted((m.key, m.value) for m in replayed) == sorted([(b"cust-1", payloads[0]), (b"cust-2", payloads[1])])
 
     second = await dlq.replay(live_settings)
-    assert (second.replayed, second.skipped_already_replayed) == (0, 3)
+    assert (second.produced, second.skipped_already_replayed) == (0, 3)
     again = await dlq.replay(live_settings, stage="store", again=True)
-    assert (again.replayed, again.skipped_filtered) == (1, 2)
+    assert (again.produced, again.skipped_filtered) == (1, 2)
     assert len(await read_topic_records(live_settings, live_settings.topic_raw)) == 3
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.identity import is_pseudonymous
-from pipeline.cli import main
-from pipeline.settings import Settings
-from connectors.testing import read_topic
+from touchpoint.cli import main
+from touchpoint.connectors.testing import read_topic
+from touchpoint.core.identity import is_pseudonymous
+from touchpoint.core.settings import Settings
 
 EXPORT = Path(__file__).parents[1] / "fixtures" / "zendesk_incremental_export.json"
 

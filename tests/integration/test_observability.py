@@ -20,12 +20,12 @@ import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.kafka import client_options
-from pipeline.runtime import running_worker
-from pipeline.settings import Settings
 from tests.integration.test_pipeline import produce, stored_rows, survey
-from tests.polling import wait_for
 from tests.ops_queries import alert_exprs, dashboard_promql
+from tests.polling import wait_for
+from touchpoint.core.kafka import client_options
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.runtime import running_worker
 
 needs_prometheus = pytest.mark.skipif(
     not (shutil.which("promtool") and shutil.which("prometheus")),

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.producer import SignalProducer
-from connectors.signal import RawSignal, Score
-from pipeline.kafka import client_options
-from pipeline.queries import metric_by
-from pipeline.runtime import running_worker
-from pipeline.settings import Settings
-from schemas.codec import AvroCodec
 from tests.polling import wait_for
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.kafka import client_options
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.queries import metric_by
+from touchpoint.pipeline.runtime import running_worker
+from touchpoint.schemas.codec import AvroCodec
+from touchpoint.schemas.signal import RawSignal, Score
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -103,7 +103,7 @@ async def test_offsets_commit_only_after_the_store_took_the_rows(live_settings: 
     """An insert that blows up must leave its offsets uncommitted, so the next worker stores the row.
 
     Faust's take_events acks a batch in a `finally`, even when the body raised;
-    without pipeline.acks.HeldBatch the periodic commit would then skip the row.
+    without touchpoint.pipeline.acks.HeldBatch the periodic commit would then skip the row.
     """
     signal = survey("resp-5", "Billing charged me after I cancelled", 1)
     async with running_worker(live_settings, enricher) as app:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.queries import Filters
-from pipeline.report import write_report
 from tests.cx_rows import T0, signal, store_signals
+from touchpoint.pipeline.queries import Filters
+from touchpoint.pipeline.report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run `make system-deps`")

@@ -8,10 +8,10 @@ import time
 
 import aiohttp
 
-from connectors.surveys import sign_generic
-from pipeline.broker import free_port
-from pipeline.settings import Settings
-from pipeline.up import running_services
+from touchpoint.connectors.surveys import sign_generic
+from touchpoint.core.broker import free_port
+from touchpoint.core.settings import Settings
+from touchpoint.up import running_services
 
 
 async def test_webhook_to_store_through_the_running_stack(live_settings: Settings, enricher) -> None:

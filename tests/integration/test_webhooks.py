@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from connectors.identity import is_pseudonymous, pseudonymize
-from connectors.producer import SignalProducer
-from connectors.surveys import sign_generic, sign_standard, sign_typeform
-from connectors.testing import read_topic
-from connectors.webhooks import create_webhook_app
-from pipeline.broker import EmbeddedBroker
-from pipeline.settings import Settings
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.surveys import sign_generic, sign_standard, sign_typeform
+from touchpoint.connectors.testing import read_topic
+from touchpoint.connectors.webhooks import create_webhook_app
+from touchpoint.core.broker import EmbeddedBroker
+from touchpoint.core.identity import is_pseudonymous, pseudonymize
+from touchpoint.core.settings import Settings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 TYPEFORM_SECRET = "tf-secret"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.signal import RawSignal, Score
-from schemas.codec import SUBJECT_CODES, AvroCodec, DecodeError, EncodeError, load_schema_files
+from touchpoint.schemas.codec import SUBJECT_CODES, AvroCodec, DecodeError, EncodeError, load_schema_files
+from touchpoint.schemas.signal import RawSignal, Score
 
 V2 = json.loads((Path(__file__).parents[1] / "fixtures" / "raw_signal.v2.avsc").read_text())
 V1 = load_schema_files("raw_signal")[1]

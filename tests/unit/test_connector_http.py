@@ -11,9 +11,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from connectors.checkpoints import CheckpointStore
-from connectors.config import connector_types, load_config, parse_config
-from connectors.http import Action, RetryPolicy, classify_exception, classify_status, parse_retry_after, retry_after_of
+from touchpoint.connectors.config import connector_types, load_config, parse_config
+from touchpoint.connectors.http import (
+    Action,
+    RetryPolicy,
+    classify_exception,
+    classify_status,
+    parse_retry_after,
+    retry_after_of,
+)
+from touchpoint.core.checkpoints import CheckpointStore
 
 NOW = datetime(2026, 11, 20, 9, 0, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]

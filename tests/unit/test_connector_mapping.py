@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from connectors.config import ConnectorConfig, build_connector
-from connectors.identity import pseudonymize
-from connectors.reviews import _entries
-from connectors.signal import Score
-from connectors.social import _listing_posts, _posts_with_authors
-from pipeline.settings import Settings
+from touchpoint.connectors.config import ConnectorConfig, build_connector
+from touchpoint.connectors.reviews import _entries
+from touchpoint.connectors.social import _listing_posts, _posts_with_authors
+from touchpoint.core.identity import pseudonymize
+from touchpoint.core.settings import Settings
+from touchpoint.schemas.signal import Score
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "integration" / "connectors" / "payloads"
 

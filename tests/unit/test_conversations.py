@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.conversations import read_zendesk, zendesk_to_signal
-from connectors.files import read_lines, to_signal
-from connectors.identity import pseudonymize
-from connectors.signal import InvalidSignal
+from touchpoint.connectors.conversations import read_zendesk, zendesk_to_signal
+from touchpoint.connectors.files import read_lines, to_signal
+from touchpoint.core.identity import Identity, pseudonymize
+from touchpoint.schemas.signal import InvalidSignal
 
 EXPORT = Path(__file__).parents[1] / "fixtures" / "zendesk_incremental_export.json"
 SECRET = "id-secret"
@@ -20,7 +20,7 @@ def signals() -> list:
     out = []
     for _, parsed in read_zendesk(EXPORT):
         try:
-            out.append(zendesk_to_signal(parsed, channel="chat", source="zendesk", brand="acme", id_secret=SECRET).to_record())
+            out.append(zendesk_to_signal(parsed, channel="chat", source="zendesk", brand="acme", identity=Identity(SECRET)).to_record())
         except InvalidSignal as exc:
             out.append(exc)
     return out
@@ -57,7 +57,7 @@ def test_jsonl_export_and_broken_line(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     rows = list(read_zendesk(path))
     assert len(rows) == 2 and isinstance(rows[1][1], InvalidSignal)
-    signal = zendesk_to_signal(rows[0][1], channel="chat", source="zendesk", brand="acme", id_secret=SECRET)
+    signal = zendesk_to_signal(rows[0][1], channel="chat", source="zendesk", brand="acme", identity=Identity(SECRET))
     assert signal.attributes["agent_name"] == "Kim Agent"
 
 
@@ -68,7 +68,7 @@ def test_jsonl_export_and_broken_line(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_file_rows_pseudonymize_identifiers(column: str, value: str, kind: str) -> None:
     row = {"id": "1", "text": "ok", "occurred_at": "2026-11-02", column: value}
-    record = to_signal(row, channel="survey", source="csv", brand="acme", id_secret=SECRET).to_record()
+    record = to_signal(row, channel="survey", source="csv", brand="acme", identity=Identity(SECRET)).to_record()
     assert record["customer_id"] == pseudonymize(kind, value, SECRET)
     assert value not in json.dumps(record, default=str)
 
@@ -78,9 +78,9 @@ def test_zendesk_format_through_the_file_reader() -> None:
 
 
 def test_odd_ticket_shape_is_an_invalid_record_not_a_crash() -> None:
-    from connectors.conversations import BUILDERS
+    from touchpoint.connectors.conversations import BUILDERS
 
     odd = {"ticket": {"id": 1, "requester_id": 2, "via": "chat", "comments": [], "description": "hi",
                       "created_at": "2026-11-02T10:00:00Z"}, "users": {}}  # fmt: skip
     with pytest.raises(InvalidSignal, match="unexpected ticket shape"):
-        BUILDERS["zendesk"](odd, channel="chat", source="zendesk", brand="acme", id_secret=SECRET)
+        BUILDERS["zendesk"](odd, channel="chat", source="zendesk", brand="acme", identity=Identity(SECRET))

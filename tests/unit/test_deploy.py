@@ -9,14 +9,15 @@ health endpoints, and worker replicas fit the partition count.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import yaml
 
-from pipeline.cli import build_parser
-from pipeline.settings import CONFIG_ENV, Settings
+from touchpoint.cli import build_parser
+from touchpoint.core.settings import CONFIG_ENV, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -145,8 +146,9 @@ def test_dockerfile_installs_cpu_torch_first_and_runs_as_non_root() -> None:
     user = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert user and user[-1] not in {"root", "0"}
     assert 'ENTRYPOINT ["touchpoint"]' in lines and 'CMD ["worker"]' in lines
-    for folder in ("pipeline", "connectors", "models", "schemas"):
-        assert f"COPY {folder} ./{folder}" in lines
+    package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    for folder in package_dirs.values():  # every folder mapped under the import root is copied
+        assert f"COPY {folder} ./{folder}" in lines, folder
 
 
 def test_k8s_worker_probes_ports_and_replicas_fit_partitions() -> None:
@@ -201,7 +203,7 @@ def test_readme_says_how_to_run_them() -> None:
 
 
 def test_connectors_config_in_the_manifests_is_valid(tmp_path: Path) -> None:
-    from connectors.config import load_config
+    from touchpoint.connectors.config import load_config
 
     doc = next(d for d in k8s_docs() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "touchpoint-connectors")
     (tmp_path / "connectors.yaml").write_text(doc["data"]["connectors.yaml"])

@@ -2,15 +2,18 @@ import json
 
 import pytest
 
-from connectors.files import read_lines, to_signal
-from connectors.signal import InvalidSignal
+from touchpoint.connectors.files import read_lines, to_signal
+from touchpoint.core.identity import Identity
+from touchpoint.schemas.signal import InvalidSignal
+
+IDENTITY = Identity("test-secret")
 
 
 def test_generic_shape_maps_to_raw_signal() -> None:
     signal = to_signal(
         {"id": "42", "text": "Slow checkout", "nps": "3", "occurred_at": "2026-11-02T10:15:00Z",
          "touchpoint": "checkout", "store": "berlin-1"},
-        channel="survey", source="typeform", brand="acme",
+        channel="survey", source="typeform", brand="acme", identity=IDENTITY,
     )  # fmt: skip
     record = signal.to_record()
     assert record["score"] == {"metric": "nps", "value": 3.0, "scale_min": 0, "scale_max": 10}
@@ -30,7 +33,7 @@ def test_generic_shape_maps_to_raw_signal() -> None:
 )
 def test_bad_records_say_what_to_fix(obj: dict, message: str) -> None:
     with pytest.raises(InvalidSignal, match=message):
-        to_signal(obj, channel="survey", source="typeform", brand="acme").to_record()
+        to_signal(obj, channel="survey", source="typeform", brand="acme", identity=IDENTITY).to_record()
 
 
 def test_jsonl_reader_keeps_bad_lines_as_errors(tmp_path) -> None:

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 
 from prometheus_client import REGISTRY
 
-from connectors.signal import RawSignal, Score
-from pipeline import metrics
-from pipeline.enrichment import EnrichStage, Incoming
-from pipeline.sink import SinkStage
-from pipeline.store import AsyncStore, Store
-from schemas.codec import AvroCodec
+from touchpoint.core import metrics
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming
+from touchpoint.pipeline.sink import SinkStage
+from touchpoint.pipeline.store import AsyncStore, Store
+from touchpoint.schemas.codec import AvroCodec
+from touchpoint.schemas.signal import RawSignal, Score
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 

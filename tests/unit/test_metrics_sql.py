@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import pytest
 
-from pipeline.queries import Filters, journey, metric_by, metric_rows, top_negative
 from tests.cx_rows import T0, signal, store_signals
+from touchpoint.pipeline.queries import Filters, journey, metric_by, metric_rows, top_negative
 
 ROUNDING = 0.051  # SQL rounds to 0.1; the reference does not round
 TOUCHPOINTS = ("delivery", "checkout", "mobile_app", "billing")

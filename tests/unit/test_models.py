@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from models.sentiment import LABELS as LABELS_
-
-from models.touchpoints import OTHER
+from touchpoint.models.sentiment import LABELS as LABELS_
+from touchpoint.models.touchpoints import OTHER
 
 
 def test_encoder_gives_unit_vectors_and_zero_for_empty(enricher) -> None:
@@ -85,7 +84,7 @@ def test_emotions_cover_cx_needs(enricher) -> None:
 
 
 def test_sentiment_head_reads_v1_and_v2_artifacts(tmp_path, enricher) -> None:
-    from models.sentiment import LABELS, SentimentHead
+    from touchpoint.models.sentiment import LABELS, SentimentHead
 
     v1 = tmp_path / "v1.json"
     rng = np.random.default_rng(0)
@@ -103,9 +102,9 @@ def test_any_hugging_face_classifier_plugs_in(tmp_path, enricher) -> None:
     """A classifier saved by our own fine-tuning code loads through the generic path, labels mapped."""
     import torch
 
-    from models.enricher import EnricherConfig, load_sentiment
-    from models.hf_export import LABEL_MAP, finetune_texts
-    from models.hf_sentiment import HFSentiment
+    from touchpoint.models.enricher import EnricherConfig, load_sentiment
+    from touchpoint.models.hf_export import LABEL_MAP, finetune_texts
+    from touchpoint.models.hf_sentiment import HFSentiment
 
     texts = ["I love it, works great", "terrible, broke on day one", "it arrived on tuesday", "best service ever",
              "worst support, never again", "the box is blue", "so happy with this", "awful and rude staff"]
@@ -124,14 +123,14 @@ def test_any_hugging_face_classifier_plugs_in(tmp_path, enricher) -> None:
 
 
 def test_two_class_label_map() -> None:
-    from models.hf_sentiment import label_indices
+    from touchpoint.models.hf_sentiment import label_indices
 
     assert label_indices({0: "NEG", 1: "POS"}, None).tolist() == [0, 2]
     assert label_indices({0: "1 star", 1: "5 stars"}, {"1 star": "negative", "5 stars": "positive"}).tolist() == [0, 2]
 
 
 def test_multilingual_corpora_are_read_with_their_column_order(tmp_path) -> None:
-    from models import datasets
+    from touchpoint.models import datasets
 
     folder = tmp_path / "labelled" / datasets.PATTERN_DIR
     folder.mkdir(parents=True)
@@ -141,8 +140,8 @@ def test_multilingual_corpora_are_read_with_their_column_order(tmp_path) -> None
 
 
 def test_scores_and_multilabel_scores() -> None:
-    from models.evaluate import score
-    from models.tagging_eval import multilabel_scores
+    from touchpoint.models.evaluate import score
+    from touchpoint.models.tagging_eval import multilabel_scores
 
     s = score(["negative", "positive", "positive"], ["negative", "neutral", "positive"])
     assert s.accuracy == pytest.approx(2 / 3) and set(s.per_class_f1) == {"negative", "positive"}
@@ -152,8 +151,8 @@ def test_scores_and_multilabel_scores() -> None:
 
 
 def test_labelled_set_is_real_and_large_enough() -> None:
-    from models.emotion import NAMES
-    from models.tagging_eval import load_labelled
+    from touchpoint.models.emotion import NAMES
+    from touchpoint.models.tagging_eval import load_labelled
 
     rows = load_labelled()
     assert len(rows) >= 300

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from pipeline.store import Store
 from tests.ops_queries import DEPLOY, alert_rules, dashboard, dashboard_sql, panels
+from touchpoint.pipeline.store import Store
 
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 needs_promtool = pytest.mark.skipif(

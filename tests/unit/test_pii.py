@@ -1,6 +1,6 @@
 import pytest
 
-from models.pii import PiiRedactor, iban_valid, luhn_valid
+from touchpoint.models.pii import PiiRedactor, iban_valid, luhn_valid
 
 
 @pytest.fixture(scope="module")

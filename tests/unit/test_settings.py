@@ -1,7 +1,9 @@
+import os
+
 import pytest
 from pydantic import ValidationError
 
-from pipeline.settings import CONFIG_ENV, Settings, mask_url
+from touchpoint.core.settings import CONFIG_ENV, ConfigFileError, Settings, mask_url
 
 
 def test_env_prefix_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,8 +26,26 @@ def test_config_file_is_read_and_env_wins(tmp_path, monkeypatch: pytest.MonkeyPa
 
 def test_missing_config_file_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONFIG_ENV, "/nonexistent/touchpoint.yaml")
-    with pytest.raises(FileNotFoundError, match="fix the path or unset it"):
+    with pytest.raises(ConfigFileError, match=f"{CONFIG_ENV}=/nonexistent/touchpoint.yaml: no such file; fix the path"):
         Settings()
+    with pytest.raises(ConfigFileError, match="--config nope.yaml: no such file"):  # the flag, named as typed
+        Settings.load("nope.yaml")
+
+
+def test_load_passes_the_config_file_without_touching_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    config = tmp_path / "touchpoint.yaml"
+    config.write_text("topic_raw: brand.raw\n")
+    assert Settings.load(config).topic_raw == "brand.raw"
+    assert CONFIG_ENV not in os.environ  # a second Settings in this process is not changed by the first
+    assert Settings().topic_raw == "signals.raw"
+
+
+def test_a_config_file_that_is_not_a_mapping_says_what_it_should_hold(tmp_path) -> None:
+    config = tmp_path / "list.yaml"
+    config.write_text("- kafka_bootstrap: a:1\n- topic_raw: x\n")
+    with pytest.raises(ConfigFileError, match="holds a YAML list, but settings are a mapping"):
+        Settings.load(config)
 
 
 def test_bad_clickhouse_url_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

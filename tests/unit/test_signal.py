@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.signal import InvalidSignal, RawSignal, Score, kind_of, make_signal_id
+from touchpoint.schemas.signal import InvalidSignal, RawSignal, Score, kind_of, make_signal_id
 
 WHEN = datetime(2026, 11, 2, tzinfo=timezone.utc)
 

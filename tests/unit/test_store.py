@@ -4,9 +4,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.queries import Filters, metric_by, touchpoint_summary
-from pipeline.sink import signal_row
-from pipeline.store import RowsRejected, migrations
+from touchpoint.pipeline.queries import Filters, metric_by, touchpoint_summary
+from touchpoint.pipeline.sink import signal_row
+from touchpoint.pipeline.store import RowsRejected, migrations
 
 T0 = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 

@@ -9,16 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from connectors.identity import is_pseudonymous, pseudonymize
-from connectors.signal import InvalidSignal
-from connectors.surveys import (
-    Ignored, ParseContext, SignatureError, parse_formbricks, parse_generic, parse_typeform, sign_generic,
-    sign_standard, sign_typeform, verify_generic, verify_standard, verify_typeform,
+from touchpoint.connectors.surveys import (
+    Ignored,
+    ParseContext,
+    SignatureError,
+    parse_formbricks,
+    parse_generic,
+    parse_typeform,
+    sign_generic,
+    sign_standard,
+    sign_typeform,
+    verify_generic,
+    verify_standard,
+    verify_typeform,
 )  # fmt: skip
+from touchpoint.core.identity import Identity, is_pseudonymous, pseudonymize
+from touchpoint.schemas.signal import InvalidSignal
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 SECRET = "id-secret"
-CTX = ParseContext(brand="acme", id_secret=SECRET)
+CTX = ParseContext(brand="acme", identity=Identity(SECRET))
 
 
 def fixture(name: str) -> dict:
@@ -48,7 +58,7 @@ def test_typeform_nps_ces_comment_and_identity() -> None:
 def test_typeform_field_mapping_by_query() -> None:
     payload = fixture("typeform_form_response.json")
     payload["form_response"]["answers"] = payload["form_response"]["answers"][1:]  # no NPS answer
-    signal = parse_typeform(payload, ParseContext(brand="acme", id_secret=SECRET, query={"ces": "effort_q"}))
+    signal = parse_typeform(payload, ParseContext(brand="acme", identity=Identity(SECRET), query={"ces": "effort_q"}))
     assert signal.score is not None and (signal.score.metric, signal.score.value) == ("ces", 2.0)
     assert (signal.score.scale_min, signal.score.scale_max) == (1, 7)
 
@@ -61,7 +71,7 @@ def test_typeform_out_of_scale_nps_is_invalid() -> None:
 
 
 def test_formbricks_finished_response() -> None:
-    ctx = ParseContext(brand="acme", id_secret=SECRET, query={"csat": "csat", "comment": "whyscore"})
+    ctx = ParseContext(brand="acme", identity=Identity(SECRET), query={"csat": "csat", "comment": "whyscore"})
     record = parse_formbricks(fixture("formbricks_response_finished.json"), ctx).to_record()
     assert record["source_id"] == "clz8resp00042"
     assert record["score"] == {"metric": "csat", "value": 4.0, "scale_min": 1, "scale_max": 5}
@@ -138,7 +148,7 @@ def test_customer_ids_are_pseudonymous() -> None:
 
 
 def test_webhook_secrets_are_masked_when_settings_are_printed() -> None:
-    from pipeline.settings import Settings
+    from touchpoint.core.settings import Settings
 
     settings = Settings(typeform_webhook_secret="tf-s3cret", generic_webhook_secret="g-s3cret")
     shown = settings.describe()

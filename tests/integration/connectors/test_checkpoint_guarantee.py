@@ -9,11 +9,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from connectors.checkpoints import CheckpointStore, Cursor
-from connectors.producer import SignalProducer
-from connectors.testing import ConnectorSuite, query_key
-from pipeline.kafka import client_options, topic_message_count
-from pipeline.settings import Settings
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.testing import ConnectorSuite, query_key
+from touchpoint.core.checkpoints import CheckpointStore, Cursor
+from touchpoint.core.kafka import client_options, topic_message_count
+from touchpoint.core.settings import Settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from connectors.config import parse_config
-from connectors.runner import ConnectorRun, build_connectors, run_connectors
-from connectors.testing import LocalSource, Payloads, path_key, query_key, read_topic
-from pipeline.cli import main
-from pipeline.settings import Settings
+from touchpoint.cli import main
+from touchpoint.connectors.config import parse_config
+from touchpoint.connectors.runner import ConnectorRun, build_connectors, run_connectors
+from touchpoint.connectors.testing import LocalSource, Payloads, path_key, query_key, read_topic
+from touchpoint.core.settings import Settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "s3cret-bearer-token-value"

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from connectors.http import HttpClient, HttpFailure, RateLimited, RetryPolicy
-from connectors.testing import LocalSource, query_key
+from touchpoint.connectors.http import HttpClient, HttpFailure, RateLimited, RetryPolicy
+from touchpoint.connectors.testing import LocalSource, query_key
 
 PAGES = {None: {"ok": True}, "2": {"ok": 2}}
 FAST = RetryPolicy(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, max_retry_after_s=5)

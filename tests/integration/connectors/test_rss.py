@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.testing import ConnectorSuite, LocalSource, query_key, read_topic, run_pass
+from touchpoint.connectors.testing import ConnectorSuite, LocalSource, query_key, read_topic, run_pass
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.testing import ConnectorSuite, query_key
+from touchpoint.connectors.testing import ConnectorSuite, query_key
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

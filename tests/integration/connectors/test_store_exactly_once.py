@@ -12,10 +12,10 @@ import asyncio
 from contextlib import suppress
 from pathlib import Path
 
-from connectors.testing import ConnectorSuite, query_key, read_topic, run_pass
-from pipeline.runtime import running_worker
-from pipeline.settings import Settings
 from tests.polling import wait_for
+from touchpoint.connectors.testing import ConnectorSuite, query_key, read_topic, run_pass
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.runtime import running_worker
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -5,4 +5,4 @@ from pathlib import Path
 
 
 def sample_path(name: str) -> Path:
-    return Path(str(resources.files("connectors.samples").joinpath(name)))
+    return Path(str(resources.files("touchpoint.samples").joinpath(name)))

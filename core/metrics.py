@@ -23,7 +23,10 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_late
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import CollectorRegistry
 
-# --- connectors (pipeline/connectors framework increments these) -------------------------
+# One call to a model or the store: 5 ms (a small insert) to 30 s (a large batch on a busy CPU).
+CALL_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# --- connectors (the connector framework increments these) -------------------------
 CONNECTOR_RECORDS_READ = Counter(
     "touchpoint_connector_records_read_total",
     "Records a connector read from its source, before validation.",
@@ -84,7 +87,7 @@ ENRICH_BATCH_SIZE = Histogram(
 ENRICH_INFERENCE_SECONDS = Histogram(
     "touchpoint_enrich_inference_seconds",
     "Seconds the models took for one batch (on the inference thread).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=CALL_SECONDS_BUCKETS,
 )
 ENRICH_FAILURES = Counter(
     "touchpoint_enrich_failures_total",
@@ -108,7 +111,7 @@ SINK_INSERT_BATCHES = Counter(
 SINK_INSERT_SECONDS = Histogram(
     "touchpoint_sink_insert_seconds",
     "Seconds one INSERT attempt took, successful or not.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=CALL_SECONDS_BUCKETS,
 )
 SINK_INSERT_RETRIES = Counter(
     "touchpoint_sink_insert_retries_total",
@@ -138,7 +141,7 @@ CONSUMER_LAG = Gauge(
 )
 DEAD_LETTERS = Counter(
     "touchpoint_dead_letters_total",
-    "Dead letters sent, by stage and reason class (see pipeline.metrics.reason_class).",
+    "Dead letters sent, by stage and reason class (see touchpoint.core.metrics.reason_class).",
     ["stage", "reason_class"],
 )
 BUILD_INFO = Gauge(
@@ -181,7 +184,7 @@ def reason_class(stage: str, error_type: str | None) -> str:
 
 
 def count_dead_letters(letters: Any) -> None:
-    """Count dead-letter records (dicts from pipeline.deadletter.dead_letter) once they are sent."""
+    """Count dead-letter records (dicts from touchpoint.core.deadletter.dead_letter) once they are sent."""
     for letter in letters:
         DEAD_LETTERS.labels(letter["stage"], reason_class(letter["stage"], letter.get("error_type"))).inc()
 

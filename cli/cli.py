@@ -1,4 +1,4 @@
-"""`touchpoint` command line: one entry point for every job (also `python -m pipeline`)."""
+"""`touchpoint` command line: one entry point for every job (also `python -m touchpoint`)."""
 
 from __future__ import annotations
 
@@ -15,41 +15,42 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.deadletter import STAGES
-from pipeline.settings import Settings
+from touchpoint.core.deadletter import STAGES
+from touchpoint.core.settings import Settings
 
+MODEL_COMMANDS = frozenset({"demo", "up", "worker", "enrich", "train", "eval"})
 console = Console(stderr=False)
 err = Console(stderr=True)
 
 
 def parse_when(value: str | None) -> datetime | None:
     """An ISO date/time, or a span back from now such as 24h, 7d, 4w."""
-    from pipeline.timespec import parse_time
+    from touchpoint.core.times import parse_time_expression
 
     if not value:
         return None
     try:
-        return parse_time(value)
+        return parse_time_expression(value)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from touchpoint.demo import run_demo
 
     result = run_demo(settings, limit=args.limit)
     return 0 if result.balanced else 1
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.up import run_up
+    from touchpoint.up import run_up
 
     overrides = {k: v for k, v in (("webhook_port", args.webhook_port), ("web_port", args.web_port)) if v is not None}
     return run_up(settings.with_overrides(**overrides) if overrides else settings, console)
 
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.broker import EmbeddedBroker
+    from touchpoint.core.broker import EmbeddedBroker
 
     with EmbeddedBroker(port=args.port) as broker:
         console.print(f"embedded Kafka-protocol broker (Tansu) ready on {broker.bootstrap}; Ctrl-C stops it")
@@ -62,14 +63,21 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Faust's own worker command, run on an app built from these settings (no environment hand-off)."""
     from faust.cli.faust import cli
 
-    cli.main(args=["-A", "pipeline.app", "worker", "-l", settings.log_level, *args.faust_args], prog_name="touchpoint worker")
+    from touchpoint.pipeline.app import create_app
+
+    app = create_app(settings.with_overrides(web_enabled=True))
+    app.finalize()
+    app.worker_init()
+    app.worker_init_post_autodiscover()
+    cli.main(args=["worker", "-l", settings.log_level, *args.faust_args], prog_name="touchpoint", app=app)
     return 0
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.store import Store
+    from touchpoint.pipeline.store import Store
 
     store = Store.from_settings(settings)
     try:
@@ -83,8 +91,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from connectors.files import count_records, import_file
-    from connectors.producer import SignalProducer
+    from touchpoint.connectors.files import count_records, import_file
+    from touchpoint.connectors.producer import SignalProducer
 
     path = Path(args.file)
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
@@ -107,7 +115,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.runner import connect_command
+    from touchpoint.connectors.runner import connect_command
 
     try:
         return connect_command(settings, args.connectors_file, once=args.once, console=console, webhooks=args.webhooks)
@@ -117,8 +125,8 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.queries import Filters, metric_by
-    from pipeline.store import Store
+    from touchpoint.pipeline.queries import Filters, metric_by
+    from touchpoint.pipeline.store import Store
 
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
     store = Store.from_settings(settings)
@@ -134,8 +142,8 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_journey(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.queries import journey
-    from pipeline.store import Store
+    from touchpoint.pipeline.queries import journey
+    from touchpoint.pipeline.store import Store
 
     store = Store.from_settings(settings)
     try:
@@ -149,8 +157,8 @@ def cmd_journey(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
-    from pipeline.queries import Filters
-    from pipeline.report import write_report
+    from touchpoint.pipeline.queries import Filters
+    from touchpoint.pipeline.report import write_report
 
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
     with Status("querying ClickHouse and drawing the report", console=err):
@@ -176,7 +184,7 @@ def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
 
 
 def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline import dlq
+    from touchpoint.pipeline import dlq
 
     if args.action == "list":
         letters = asyncio.run(dlq.read_letters(settings, args.stage))
@@ -189,7 +197,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     verb = "would replay" if args.dry_run else "replayed"
     targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
     console.print(
-        f"read {summary.read} / {verb} {summary.replayed} ({targets})"
+        f"read {summary.read} / {verb} {summary.produced} ({targets})"
         f" / not replayable {summary.skipped_not_replayable} (connector stages: re-import from the source)"
         f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
     )
@@ -197,7 +205,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.offline import enrich_jsonl
+    from touchpoint.pipeline.offline import enrich_jsonl
 
     source = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")
     with source:
@@ -207,7 +215,7 @@ def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
-    from models.datasets import fetch
+    from touchpoint.models.datasets import fetch
 
     target = fetch(settings.data_dir / "data")
     console.print(f"labelled data ready in {target}")
@@ -218,16 +226,16 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
     if args.model == "tagging":
-        from models.enricher import Enricher
-        from models.tagging_eval import write_calibration
-        from pipeline.app import enricher_config
+        from touchpoint.models.enricher import Enricher
+        from touchpoint.models.tagging_eval import write_calibration
+        from touchpoint.pipeline.enrichment import enricher_config
 
         with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
             path = write_calibration(Enricher(enricher_config(settings)))
         console.print(f"wrote {path}")
         return 0
     if args.model == "hf-sentiment":
-        from models.hf_export import finetune_sequence_classifier
+        from touchpoint.models.hf_export import finetune_sequence_classifier
 
         if not args.out:
             raise SystemExit("error: `touchpoint train hf-sentiment` needs --out DIR (where save_pretrained writes)")
@@ -235,7 +243,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
             path = finetune_sequence_classifier(settings.data_dir / "data", Path(args.out), limit=args.limit)
         console.print(f"wrote a Hugging Face classifier to {path}; use it with TOUCHPOINT_SENTIMENT_MODEL={path}")
         return 0
-    from models.train import train_sentiment
+    from touchpoint.models.train import train_sentiment
 
     with Status("training", console=err) as status:
         report = train_sentiment(
@@ -256,8 +264,8 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
-    from models.evaluate import run, write_card
-    from pipeline.app import enricher_config
+    from touchpoint.models.evaluate import run, write_card
+    from touchpoint.pipeline.enrichment import enricher_config
 
     with Status("evaluating", console=err) as status:
         report = run(settings.data_dir / "data", settings.data_dir / "cache", enricher_config(settings),
@@ -287,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092)
     broker.set_defaults(run=cmd_broker)
 
-    worker = sub.add_parser("worker", help="a production worker (the Faust worker of pipeline.app)")
-    worker.add_argument("faust_args", nargs=argparse.REMAINDER, help="extra faust worker options")
+    worker = sub.add_parser("worker", help="a production worker (the Faust worker of touchpoint.pipeline.app)")
+    worker.epilog = "Any other option goes to faust's worker command, e.g. -p/--web-port PORT, --without-web."
     worker.set_defaults(run=cmd_worker)
 
     sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)").set_defaults(run=cmd_migrate)
@@ -364,12 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.faust_args = extra  # `touchpoint worker` passes what it does not know to faust's worker
     try:
         settings = Settings.load(args.config)
     except Exception as exc:  # settings errors must say what to fix
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
+    if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
+        from touchpoint.models.encoder import set_inference_threads
+
+        set_inference_threads(settings.torch_threads)
     return int(args.run(settings, args) or 0)
 
 

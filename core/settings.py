@@ -10,10 +10,12 @@ down.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -23,6 +25,35 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "TOUCHPOINT_CONFIG"
+# The config file of the Settings being built by Settings.load(), seen by its sources.
+# A context variable, not os.environ: building settings never changes the process.
+_config_file: ContextVar[tuple[Path, str] | None] = ContextVar("touchpoint_config_file", default=None)
+
+
+class ConfigFileError(ValueError):
+    """The config file is missing or not a mapping of settings; the message names the fix."""
+
+
+def _config_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource | None:
+    """The YAML source for the file given to load() (or TOUCHPOINT_CONFIG), checked before it is read."""
+    chosen = _config_file.get()
+    if chosen is None and os.environ.get(CONFIG_ENV):
+        chosen = (Path(os.environ[CONFIG_ENV]), f"{CONFIG_ENV}={os.environ[CONFIG_ENV]}")
+    if chosen is None:
+        return None
+    path, origin = chosen
+    if not path.is_file():
+        raise ConfigFileError(f"{origin}: no such file; fix the path or leave it out")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigFileError(f"{origin}: not readable YAML ({exc})") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigFileError(
+            f"{origin}: holds a YAML {type(data).__name__}, but settings are a mapping of names to values "
+            "(for example `kafka_bootstrap: broker:9092`)"
+        )
+    return YamlConfigSettingsSource(settings_cls, yaml_file=path)
 
 
 def mask_url(url: str) -> str:
@@ -127,20 +158,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_ENV)
-        if config_file:
-            if not Path(config_file).is_file():
-                raise FileNotFoundError(f"{CONFIG_ENV}={config_file} does not exist; fix the path or unset it")
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
-        return tuple(sources)
+        config = _config_source(settings_cls)
+        return (init_settings, env_settings, config) if config else (init_settings, env_settings)
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Settings":
-        """Build settings at an entry point; ``config_file`` wins over ``TOUCHPOINT_CONFIG``."""
-        if config_file is not None:
-            os.environ[CONFIG_ENV] = str(config_file)
-        return cls(**overrides)
+        """Build settings at an entry point; ``config_file`` (the --config flag) wins over ``TOUCHPOINT_CONFIG``."""
+        chosen = None if config_file is None else (Path(config_file), f"--config {config_file}")
+        token = _config_file.set(chosen)
+        try:
+            return cls(**overrides)
+        finally:
+            _config_file.reset(token)
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with some fields replaced (settings stay frozen)."""

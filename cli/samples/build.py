@@ -1,6 +1,6 @@
 """Rebuild demo_signals.jsonl from the labelled sets that packages ship.
 
-    python -m connectors.samples.build [DATA_DIR]
+    python -m touchpoint.samples.build [DATA_DIR]
 
 Texts come from the *test* split only (models/datasets.py), so the demo never
 shows the sentiment head text it trained on. What is ours, not the source's:
@@ -15,7 +15,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from models import datasets
+from touchpoint.models import datasets
 
 OUT = Path(__file__).with_name("demo_signals.jsonl")
 START = datetime(2026, 9, 1, tzinfo=timezone.utc)

@@ -21,16 +21,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.files import import_file
-from connectors.producer import SignalProducer
-from connectors.samples import sample_path
-from pipeline.broker import EmbeddedBroker
-from pipeline.kafka import topic_message_count
-from pipeline.queries import Filters, touchpoint_summary
-from pipeline.report import write_report
-from pipeline.runtime import running_worker
-from pipeline.settings import Settings
-from pipeline.store import Store
+from touchpoint.connectors.files import import_file
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.core.broker import EmbeddedBroker
+from touchpoint.core.kafka import topic_message_count
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.queries import Filters, touchpoint_summary
+from touchpoint.pipeline.report import write_report
+from touchpoint.pipeline.runtime import running_worker
+from touchpoint.pipeline.store import Store
+from touchpoint.samples import sample_path
 
 DEMO_BRAND = "demo"
 SAMPLE_FILES = ("demo_signals.jsonl", "demo_malformed.jsonl")

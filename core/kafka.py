@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pipeline.settings import Settings
+from touchpoint.core.settings import Settings
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

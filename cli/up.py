@@ -19,14 +19,14 @@ from typing import AsyncIterator
 import faust
 from rich.console import Console
 
-from connectors.producer import SignalProducer
-from connectors.surveys import TOOLS
-from connectors.webhooks import serving_webhooks
-from models.enricher import Enricher
-from pipeline.broker import EmbeddedBroker
-from pipeline.demo import embedded_settings
-from pipeline.runtime import running_worker
-from pipeline.settings import Settings
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.surveys import TOOLS
+from touchpoint.connectors.webhooks import serving_webhooks
+from touchpoint.core.broker import EmbeddedBroker
+from touchpoint.core.settings import Settings
+from touchpoint.demo import embedded_settings
+from touchpoint.models.enricher import Enricher
+from touchpoint.pipeline.runtime import running_worker
 
 
 @dataclass

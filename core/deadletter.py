@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from schemas.codec import AvroCodec
+from touchpoint.schemas.codec import AvroCodec
 
 STAGES = ("connector.parse", "connector.validate", "decode", "validate", "enrich", "store")
 

@@ -1,0 +1,5 @@
+import sys
+
+from touchpoint.cli import main
+
+sys.exit(main())

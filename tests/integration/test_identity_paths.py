@@ -1,0 +1,153 @@
+"""One person, one customer_id, whichever way their words arrive, and no clear text anywhere.
+
+The same email and the same phone number, spelled differently per path, go
+through every way in: the three survey webhooks (on a real HTTP server),
+CSV and JSONL imports, a Zendesk conversation export, and the helper every
+polling connector maps with. The real broker carries them, the real worker
+stores them in chdb, then every topic (keys and values) and every stored
+column is searched for the clear-text identifiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from tests.polling import wait_for
+from touchpoint.connectors.config import ConnectorConfig, build_connector
+from touchpoint.connectors.files import import_file
+from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.surveys import sign_generic, sign_standard, sign_typeform
+from touchpoint.connectors.testing import read_topic
+from touchpoint.connectors.webhooks import create_webhook_app
+from touchpoint.core.identity import Identity
+from touchpoint.core.kafka import read_topic_records
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.runtime import running_worker
+
+EMAIL = "Dana.Whitfield@Example.org"
+EMAIL_SPELLINGS = ("Dana.Whitfield@Example.org", " dana.whitfield@example.org", "DANA.WHITFIELD@EXAMPLE.ORG")
+PHONE_E164 = "+14155550132"
+PHONE_SPELLINGS = ("(415) 555-0132", "+1 415 555 0132", "415.555.0132", "+14155550132")
+SECRETS = {"typeform_webhook_secret": "tf", "generic_webhook_secret": "gen",
+           "formbricks_webhook_secret": "whsec_Zm9ybWJyaWNrcy1zaWduaW5nLWtleQ=="}  # fmt: skip
+WHEN = "2026-11-02T10:15:00Z"
+
+
+def typeform(token: str, hidden: dict) -> bytes:
+    # Shape of Typeform's form_response webhook (developer.typeform.com/webhooks/example-payload)
+    return json.dumps({"event_id": f"ev-{token}", "event_type": "form_response", "form_response": {
+        "form_id": "f1", "token": token, "submitted_at": WHEN, "hidden": hidden,
+        "definition": {"id": "f1", "title": "Post-delivery", "fields": [{"id": "q1", "ref": "nps_q", "type": "nps"}]},
+        "answers": [{"type": "number", "number": 8, "field": {"id": "q1", "type": "nps", "ref": "nps_q"}}]}}).encode()  # fmt: skip
+
+
+def formbricks(response_id: str, attributes: dict) -> bytes:
+    # Shape of Formbricks' responseFinished webhook (formbricks.com/docs, "Webhooks")
+    return json.dumps({"webhookId": "wh1", "event": "responseFinished", "data": {
+        "id": response_id, "createdAt": WHEN, "updatedAt": WHEN, "surveyId": "s1", "finished": True,
+        "data": {"csat": 4, "why": "Quick checkout."}, "contactAttributes": attributes}}).encode()  # fmt: skip
+
+
+def generic(response_id: str, customer: dict) -> bytes:
+    return json.dumps({"id": response_id, "occurred_at": WHEN, "nps": 9, "comment": "Fine.", "customer": customer}).encode()
+
+
+async def post_webhooks(settings: Settings) -> None:
+    requests = [
+        ("typeform", typeform("tf-email", {"user_email": EMAIL_SPELLINGS[0]}), ""),
+        ("typeform", typeform("tf-phone", {"phone": PHONE_SPELLINGS[0]}), ""),
+        ("formbricks", formbricks("fb-email", {"email": EMAIL_SPELLINGS[1]}), "?csat=csat&comment=why"),
+        ("formbricks", formbricks("fb-phone", {"phone_number": PHONE_SPELLINGS[1]}), "?csat=csat&comment=why"),
+        ("generic", generic("gen-email", {"email": EMAIL_SPELLINGS[2]}), ""),
+        ("generic", generic("gen-phone", {"phone": PHONE_SPELLINGS[2]}), ""),
+    ]
+    async with SignalProducer(settings) as producer:
+        async with TestServer(create_webhook_app(settings, producer), host="127.0.0.1") as server:
+            async with aiohttp.ClientSession() as session:
+                for tool, body, query in requests:
+                    stamp = str(int(time.time()))
+                    headers = {
+                        "typeform": {"Typeform-Signature": sign_typeform(body, SECRETS["typeform_webhook_secret"])},
+                        "formbricks": {"webhook-id": "m1", "webhook-timestamp": stamp,
+                                       "webhook-signature": sign_standard("m1", stamp, body, SECRETS["formbricks_webhook_secret"])},
+                        "generic": {"X-Touchpoint-Timestamp": stamp,
+                                    "X-Touchpoint-Signature": sign_generic(stamp, body, SECRETS["generic_webhook_secret"])},
+                    }[tool]  # fmt: skip
+                    async with session.post(server.make_url(f"/webhooks/{tool}{query}"), data=body, headers=headers) as answer:
+                        assert answer.status == 200, (tool, await answer.text())
+
+
+def write_files(folder: Path) -> list[tuple[Path, str]]:
+    csv_path = folder / "survey_export.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "occurred_at", "nps", "text", "user_email", "phone"])
+        writer.writerow(["csv-email", WHEN, "6", "Slow refund.", EMAIL_SPELLINGS[1], ""])
+        writer.writerow(["csv-phone", WHEN, "7", "Okay.", "", PHONE_SPELLINGS[3]])
+    jsonl_path = folder / "export.jsonl"
+    jsonl_path.write_text(
+        json.dumps({"id": "jl-email", "occurred_at": WHEN, "csat": 2, "customer": {"email": EMAIL_SPELLINGS[2]}}) + "\n"
+        + json.dumps({"id": "jl-phone", "occurred_at": WHEN, "csat": 5, "mobile": PHONE_SPELLINGS[0]}) + "\n"
+    )  # fmt: skip
+    zendesk_path = folder / "tickets.json"  # Zendesk Incremental Ticket Export with side-loaded users
+    zendesk_path.write_text(json.dumps({"tickets": [
+        {"id": 901, "created_at": WHEN, "requester_id": 11, "status": "solved",
+         "comments": [{"author_id": 11, "public": True, "plain_body": "Where is my refund?"}]},
+        {"id": 902, "created_at": WHEN, "requester_id": 12, "status": "solved",
+         "comments": [{"author_id": 12, "public": True, "plain_body": "Thanks for the help."}]},
+    ], "users": [{"id": 11, "email": EMAIL_SPELLINGS[0]}, {"id": 12, "phone": PHONE_SPELLINGS[1]}]}))  # fmt: skip
+    return [(csv_path, "csv"), (jsonl_path, "jsonl"), (zendesk_path, "zendesk")]
+
+
+async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
+    live_settings: Settings, enricher, tmp_path: Path
+) -> None:
+    settings = live_settings.with_overrides(**SECRETS, webhook_brand="acme", phone_region="US")
+    await post_webhooks(settings)
+    async with SignalProducer(settings) as producer:
+        for path, fmt in write_files(tmp_path):
+            channel = "chat" if fmt == "zendesk" else "survey"
+            summary = await import_file(producer, path, channel=channel, source=fmt, brand="acme", fmt=fmt)
+            assert (summary.produced, summary.dead_lettered) == (2, 0), (fmt, summary)
+    polling = build_connector(ConnectorConfig(name="x-acme", type="x_recent_search", params={"query": "acme"}), settings)
+    expected = Identity.from_settings(settings)
+    # what every polling connector maps identifiers with (Connector.customer)
+    assert {polling.customer("email", e) for e in EMAIL_SPELLINGS} == {expected.of("email", EMAIL)}
+    assert {polling.customer("phone", p) for p in PHONE_SPELLINGS} == {expected.of("phone", PHONE_E164)}
+
+    raw = await read_topic(settings, settings.topic_raw, "raw_signal")
+    by_source_id = {record["source_id"]: (key, record) for key, record in raw}
+    email_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "email" in s or s == "901"}
+    phone_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "phone" in s or s == "902"}
+    assert len(raw) == 12
+    assert email_ids == {expected.of("email", EMAIL)}, "one email, one customer_id on every path"
+    assert phone_ids == {expected.of("phone", PHONE_E164)}, "one phone, one customer_id on every path"
+    assert all(key == record["customer_id"].encode() for key, record in raw)  # keyed by customer
+
+    async with running_worker(settings, enricher) as app:
+        store = app.touchpoint["store"]
+        sql = "SELECT count() AS n FROM {db}.signals FINAL WHERE customer_id IN {ids:Array(String)}"
+        ids = sorted(email_ids | phone_ids)
+        await wait_for(lambda: _stored(store, sql, ids, 12), timeout_s=120)
+        rows = await store.query("SELECT * FROM {db}.signals FINAL")
+    stored_text = json.dumps(rows, default=str).lower()
+    topics = [settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter]
+    messages = [m for topic in topics for m in await read_topic_records(settings, topic)]
+    topic_bytes = b"".join((m.key or b"") + b"\x00" + (m.value or b"") for m in messages).lower()
+    for clear in (EMAIL.lower(), "whitfield", "4155550132", "555-0132", "555 0132"):
+        assert clear not in stored_text, f"{clear!r} stored in clear text"
+        assert clear.encode() not in topic_bytes, f"{clear!r} in a topic in clear text"
+    # negative control: the scan does see what it looks for
+    assert b"quick checkout" in topic_bytes and "where is my refund" in stored_text
+
+
+async def _stored(store, sql: str, ids: list[str], expected: int) -> bool:
+    rows = await store.query(sql, {"ids": ids})
+    return rows[0]["n"] >= expected
