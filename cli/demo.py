@@ -80,10 +80,10 @@ async def ingest_and_wait(settings: Settings, files: list[Path], console: Consol
                     result.read += summary.read
                     result.signal_ids += summary.signal_ids
             done_task = progress.add_task("stored or dead-lettered", total=total)
-            store = app.touchpoint["store"]
+            store = app.touchpoint["reader"]
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
-                result.stored = await store.run(store.store.count_stored, result.signal_ids)
+                result.stored = await store.call(Store.count_stored, result.signal_ids)
                 result.dead_lettered = await topic_message_count(settings, settings.topic_dead_letter)
                 progress.update(done_task, completed=result.stored + result.dead_lettered)
                 if result.stored + result.dead_lettered >= total:

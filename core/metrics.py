@@ -115,11 +115,13 @@ SINK_INSERT_SECONDS = Histogram(
 )
 SINK_INSERT_RETRIES = Counter(
     "touchpoint_sink_insert_retries_total",
-    "INSERTs retried after backoff because ClickHouse was unavailable.",
+    "Store calls retried after backoff (every failure that is not bad rows).",
 )
 SINK_INSERT_FAILURES = Counter(
     "touchpoint_sink_insert_failures_total",
-    "Failed INSERT attempts by kind: unavailable (retried), rejected (bad rows, bisected), error (unexpected).",
+    "Failed store calls by what the error code means (pipeline/store_errors.py): retry (store down, full, "
+    "overloaded, unknown error: retried), configuration (unknown table, credentials: retried, fix needed), "
+    "bad_rows (ClickHouse refused rows as data: bisected, the row at fault dead-lettered).",
     ["kind"],
 )
 SINK_ROWS_DEDUPLICATED = Counter(
@@ -139,10 +141,26 @@ CONSUMER_LAG = Gauge(
     "Messages behind the end of the partition (highwater minus committed offset) for partitions this worker owns.",
     ["topic", "partition"],
 )
+COMMIT_STALL_SECONDS = Gauge(
+    "touchpoint_consumer_commit_stall_seconds",
+    "Seconds since this partition's committed offset last moved while it had lag (0 when moving or caught up).",
+    ["topic", "partition"],
+)
 DEAD_LETTERS = Counter(
     "touchpoint_dead_letters_total",
     "Dead letters sent, by stage and reason class (see touchpoint.core.metrics.reason_class).",
     ["stage", "reason_class"],
+)
+BATCH_RETRIES = Counter(
+    "touchpoint_batch_retries_total",
+    "Times an agent retried a failed batch in place (its offsets held until it succeeds), by agent.",
+    ["agent"],
+)
+COMPONENT_FAILING = Gauge(
+    "touchpoint_component_failing",
+    "1 while a part of the process is retrying a failure (store, enrich_batch, sink_batch, a connector...), else 0; "
+    "/readyz says why.",
+    ["component"],
 )
 BUILD_INFO = Gauge(
     "touchpoint_build_info",
@@ -159,7 +177,7 @@ _REASON_BY_ERROR = {
     "InvalidSignal": "invalid",
     "ValidationError": "invalid",
     "Invalid": "invalid",
-    "RowsRejected": "rejected_by_store",
+    "StoreError": "rejected_by_store",
 }
 _REASON_BY_STAGE = {
     "connector.parse": "undecodable",

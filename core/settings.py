@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     kafka_rebalance_timeout_s: float = Field(60.0, gt=0)
     kafka_session_timeout_s: float = Field(60.0, gt=0)
     commit_interval_s: float = Field(1.0, gt=0)
+    # /readyz turns false (and TouchpointCommitsStalled fires) when a partition with lag commits nothing this long.
+    commit_stall_s: float = Field(120.0, gt=0)
 
     # ClickHouse
     clickhouse_url: str = "chdb://.touchpoint/clickhouse"

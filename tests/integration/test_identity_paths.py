@@ -132,7 +132,7 @@ async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
     assert all(key == record["customer_id"].encode() for key, record in raw)  # keyed by customer
 
     async with running_worker(settings, enricher) as app:
-        store = app.touchpoint["store"]
+        store = app.touchpoint["reader"]
         sql = "SELECT count() AS n FROM {db}.signals FINAL WHERE customer_id IN {ids:Array(String)}"
         ids = sorted(email_ids | phone_ids)
         await wait_for(lambda: _stored(store, sql, ids, 12), timeout_s=120)

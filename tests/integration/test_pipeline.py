@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from tests.polling import wait_for
 from touchpoint.connectors.producer import SignalProducer
@@ -32,7 +33,7 @@ async def produce(settings: Settings, *signals: RawSignal) -> None:
 
 
 async def stored_rows(app, sql: str, params: dict | None = None) -> list[dict]:
-    store = app.touchpoint["store"]
+    store = app.touchpoint["reader"]
     return await store.query(sql, params)
 
 
@@ -67,7 +68,7 @@ async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settin
         await produce(live_settings, survey("resp-2", "Quick delivery, thanks!", 10))
         await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals WHERE source_id = 'resp-2'"))
         await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals HAVING count() >= 3"))
-        nps = await app.touchpoint["store"].run(metric_by, app.touchpoint["store"].store, "nps", "brand")
+        nps = await app.touchpoint["reader"].call(metric_by, "nps", "brand")
         assert nps[0]["n"] == 2  # stored three times, counted twice: once per signal
         assert nps[0]["nps"] == 0.0  # one promoter, one detractor
 
@@ -118,3 +119,40 @@ async def test_offsets_commit_only_after_the_store_took_the_rows(live_settings: 
     async with running_worker(live_settings, enricher) as app:
         sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id = {id:String}"
         assert await wait_for(lambda: stored_rows(app, sql, {"id": signal.signal_id}), timeout_s=30)
+
+
+async def test_a_failing_batch_is_retried_in_place_not_stepped_over(live_settings: Settings, enricher) -> None:
+    """A batch whose body raises is tried again until it succeeds; commits never skip it, no restart needed."""
+    settings = live_settings.with_overrides(store_retry_initial_s=0.2, store_retry_max_s=0.5)
+    before = REGISTRY.get_sample_value("touchpoint_batch_retries_total", {"agent": "enrich_batch"}) or 0.0
+    first, second = survey("resp-r1", "The app crashed at checkout", 1), survey("resp-r2", "Lovely staff", 10)
+    async with running_worker(settings, enricher) as app:
+        stage = app.touchpoint["enrich"]
+        real_process, calls = stage.process, []
+
+        async def fails_twice(messages):  # an unexpected bug in the stage, twice, then fixed
+            calls.append(len(messages))
+            if len(calls) <= 2:
+                raise RuntimeError("unexpected failure inside the enrich stage (test)")
+            return await real_process(messages)
+
+        stage.process = fails_twice
+        await produce(settings, first)
+        status = app.touchpoint["batches"]["enrich"]
+        await wait_for(lambda: _async(not status.ok or len(calls) > 2))
+        sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id IN {ids:Array(String)}"
+        await produce(settings, second)  # the partition goes on after the retried batch
+        rows = await wait_for(lambda: _stored_both(app, sql, [first.signal_id, second.signal_id]))
+        assert {r["signal_id"] for r in rows} == {first.signal_id, second.signal_id}
+        assert status.ok and status.failures == 2
+    after = REGISTRY.get_sample_value("touchpoint_batch_retries_total", {"agent": "enrich_batch"})
+    assert after - before == 2
+
+
+async def _async(value):
+    return value
+
+
+async def _stored_both(app, sql: str, ids: list[str]) -> list[dict] | None:
+    rows = await stored_rows(app, sql, {"ids": ids})
+    return rows if len(rows) == len(ids) else None

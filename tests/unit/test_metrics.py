@@ -33,7 +33,7 @@ def test_status_and_reason_classes_are_bounded() -> None:
     assert [metrics.status_class(s) for s in (200, 302, 429, 503, None, 99)] == ["2xx", "3xx", "4xx", "5xx", "error", "error"]
     assert metrics.reason_class("decode", "DecodeError") == "undecodable"
     assert metrics.reason_class("validate", "InvalidSignal") == "invalid"
-    assert metrics.reason_class("store", "RowsRejected") == "rejected_by_store"
+    assert metrics.reason_class("store", "StoreError") == "rejected_by_store"
     assert metrics.reason_class("enrich", "RuntimeError") == "enrichment_error"
     assert metrics.reason_class("connector.parse", "KeyError") == "undecodable"
     assert metrics.reason_class("nowhere", "Whatever") == "other"
@@ -64,7 +64,7 @@ async def test_enrich_and_sink_stages_move_their_metrics(enricher, store: Store)
     build = [s for s in REGISTRY.collect() if s.name == "touchpoint_build_info"][0].samples
     assert build[0].labels["model_version"] == enricher.version
 
-    async_store = AsyncStore(store)
+    async_store = AsyncStore(store.url, store.database)
     sink = SinkStage(async_store)
     enriched = [Incoming(None, value, "t.enriched", 0, i) for i, (_, value) in enumerate(result.outputs)]
     dead = await sink.process([*enriched, enriched[0]])  # m1 twice in one batch
