@@ -383,9 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
     if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
-        from touchpoint.models.encoder import set_inference_threads
+        from touchpoint.models.encoder import configure_inference
 
-        set_inference_threads(settings.torch_threads)
+        configure_inference(settings.torch_threads)
     return int(args.run(settings, args) or 0)
 
 

@@ -24,9 +24,9 @@ from touchpoint.core.deadletter import encode_dead_letter
 from touchpoint.core.kafka import faust_broker_url
 from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
 from touchpoint.core.settings import Settings
-from touchpoint.models.encoder import set_inference_threads
-from touchpoint.models.enricher import Enricher
 from touchpoint.core.status import ComponentStatus
+from touchpoint.models.encoder import configure_inference
+from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.acks import process_in_place
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
@@ -132,7 +132,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         global app
         settings = Settings()
-        set_inference_threads(settings.torch_threads)
+        configure_inference(settings.torch_threads)
         app = create_app(settings)
         return app
     raise AttributeError(name)

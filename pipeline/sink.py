@@ -73,10 +73,14 @@ class SinkStage:
         dead: list[dict[str, Any]] = []
         rows: list[tuple[Incoming, list[Any]]] = []
         for message in messages:
+            if not message.value:
+                dead.append(message.dead("decode", "the message has no value (a null or empty Kafka record); nothing to store"))
+                continue
             try:
                 rows.append((message, signal_row(self.codec.decode(message.value))))
-            except DecodeError as exc:
-                dead.append(message.dead("decode", str(exc), exc))
+            except Exception as exc:  # DecodeError or anything else a corrupt message raises: that record only
+                reason = str(exc) if isinstance(exc, DecodeError) else f"undecodable: {type(exc).__name__}: {exc}"
+                dead.append(message.dead("decode", reason, exc))
         metrics.SINK_ROWS_DEDUPLICATED.inc(repeated_ids([row for _, row in rows]))
         await self._store(rows, dead)
         return dead

@@ -49,6 +49,8 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture(scope="session")
 def enricher():
+    from touchpoint.models.encoder import configure_inference
     from touchpoint.models.enricher import Enricher
 
+    configure_inference(0)  # the test process is the entry point here
     return Enricher()
