@@ -27,6 +27,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.demo import embedded_settings
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.runtime import running_worker
+from touchpoint.trial import with_trial_secret
 
 
 @dataclass
@@ -79,6 +80,7 @@ def run_up(settings: Settings, console: Console | None = None) -> int:
     """Blocking entry point for the CLI."""
     console = console or Console()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_trial_secret(settings, console)
     with EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
         live = embedded_settings(settings, broker.bootstrap)
 

@@ -48,7 +48,9 @@ FORMATS = ("csv", "jsonl", *conversations.FORMATS)
 @dataclass
 class ImportSummary(Tally):
     skipped_duplicates: int = 0
-    signal_ids: list[str] = field(default_factory=list, repr=False)  # produced, in order
+    failed: int = 0  # sends the broker did not acknowledge
+    error: str | None = None  # the first of those failures
+    signal_ids: list[str] = field(default_factory=list, repr=False)  # produced (acknowledged), in order
 
 
 
@@ -138,32 +140,49 @@ async def import_file(
     fmt: str | None = None,
     on_record: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Produce every record of ``path``; returns only after the broker acknowledged all of them."""
+    """Produce every record of ``path``; returns once the broker answered for all of them.
+
+    Never stops at one record: a line that cannot be parsed, validated or sent
+    (too large for the broker included) is dead-lettered with its reason. The
+    summary counts what the broker acknowledged; a send it did not
+    acknowledge (the broker went away) is counted in ``failed`` with the
+    error, so the caller can say so and the user can run the import again
+    (harmless: signal and letter ids are deterministic).
+    """
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     build = conversations.BUILDERS.get(fmt, to_signal)
     identity = Identity.from_settings(producer.settings)
+    origin = f"file:{path.name}"
     summary = ImportSummary()
     seen: set[str] = set()
-    pending: list[asyncio.Future[Any]] = []
+    sends: list[tuple[str | None, asyncio.Future[Any]]] = []  # (signal_id, or None for a letter; ack future)
+
+    async def dead(stage: str, error: InvalidSignal, payload: bytes) -> None:
+        sends.append((None, await producer.send_dead_letter(stage, str(error), payload, error, origin=origin, source=source)))
+
     for payload, parsed in read_lines(path, fmt):
         summary.read += 1
-        try:
-            if isinstance(parsed, InvalidSignal):
-                pending.append(await producer.send_dead_letter("connector.parse", str(parsed), payload, parsed, file=path.name))
-                summary.dead_lettered += 1
-            else:
+        if isinstance(parsed, InvalidSignal):
+            await dead("connector.parse", parsed, payload)
+        else:
+            try:
                 signal = build(parsed, channel=channel, source=source, brand=brand, identity=identity)
                 if signal.signal_id in seen:
                     summary.skipped_duplicates += 1
                 else:
-                    pending.append(await producer.send(signal))
+                    sends.append((signal.signal_id, await producer.send(signal)))
                     seen.add(signal.signal_id)
-                    summary.signal_ids.append(signal.signal_id)
-                    summary.produced += 1
-        except InvalidSignal as exc:
-            pending.append(await producer.send_dead_letter("connector.validate", str(exc), payload, exc, file=path.name))
-            summary.dead_lettered += 1
+            except InvalidSignal as exc:
+                await dead("connector.validate", exc, payload)
         if on_record:
             on_record()
-    await asyncio.gather(*pending)
+    for (signal_id, _), outcome in zip(sends, await asyncio.gather(*(f for _, f in sends), return_exceptions=True)):
+        if isinstance(outcome, BaseException):
+            summary.failed += 1
+            summary.error = summary.error or f"{type(outcome).__name__}: {outcome}"
+        elif signal_id is None:
+            summary.dead_lettered += 1
+        else:
+            summary.produced += 1
+            summary.signal_ids.append(signal_id)
     return summary

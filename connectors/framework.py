@@ -266,7 +266,7 @@ class Connector:
         counts["dead_lettered"] += 1
         stats.reasons = [*stats.reasons[-19:], f"{stage}: {reason}"]  # the latest few, for the summary
         return await producer.send_dead_letter(
-            stage, str(reason), record.payload(), error, connector=self.config.name, source=self.source
+            stage, str(reason), record.payload(), error, origin=f"connector:{self.config.name}", source=self.source
         )
 
     async def _acknowledged(self, pending: list["asyncio.Future[Any]"], counts: dict[str, int], stats: RunStats) -> None:

@@ -74,7 +74,7 @@ class WebhookReceiver:
             raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}: {exc}") from exc
 
     async def _dead_letter(self, tool: str, stage: str, reason: str, body: bytes, error: BaseException) -> None:
-        await self._acked(self.producer.send_dead_letter(stage, reason, body, error, tool=tool))
+        await self._acked(self.producer.send_dead_letter(stage, reason, body, error, origin=f"tool:{tool}", source=tool))
         self.counts["dead_lettered"] += 1
 
     def _check_signature(self, tool_name: str, body: bytes, request: web.Request) -> str | None:

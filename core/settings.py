@@ -30,6 +30,10 @@ CONFIG_ENV = "TOUCHPOINT_CONFIG"
 _config_file: ContextVar[tuple[Path, str] | None] = ContextVar("touchpoint_config_file", default=None)
 
 
+class MissingSecret(ValueError):
+    """A production process started without a secret it needs; the message says how to make one."""
+
+
 class ConfigFileError(ValueError):
     """The config file is missing or not a mapping of settings; the message names the fix."""
 
@@ -79,6 +83,10 @@ class Settings(BaseSettings):
     topic_raw: str = "signals.raw"
     topic_enriched: str = "signals.enriched"
     topic_dead_letter: str = "signals.dead-letter"
+    topic_dead_letter_replays: str = "signals.dead-letter.replays"  # which letters `dlq replay` re-drove
+    # Kafka's default message limit is 1 MB; a record that would not fit is dead-lettered, not sent.
+    max_message_bytes: int = Field(900_000, ge=10_000)
+    dead_letter_max_payload_bytes: int = Field(262_144, ge=1_024, description="longer originals are cut (size kept)")
     topic_partitions: int = Field(3, ge=1)
     app_id: str = "touchpoint"
     # Tansu holds a JoinGroup for the whole rebalance timeout; keep it short there.
@@ -122,7 +130,11 @@ class Settings(BaseSettings):
     sentiment_label_map: dict[str, str] | None = None
 
     # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
-    customer_id_secret: str = Field("touchpoint-dev-secret-change-me", repr=False)
+    # Production processes refuse to start without one of their own (demo and up generate one for trials).
+    customer_id_secret: str | None = Field(None, repr=False)
+    # AES-256-GCM key (32 bytes, base64) sealing raw texts and dead-letter payloads in Kafka
+    # (core/sealing.py); unset: derived from customer_id_secret.
+    sealing_key: str | None = Field(None, repr=False)
 
     # Webhook receiver (connectors/webhooks.py); a tool whose secret is unset is refused
     # unless webhook_allow_unsigned is true (local trials only).
@@ -177,13 +189,26 @@ class Settings(BaseSettings):
         """A copy with some fields replaced (settings stay frozen)."""
         return self.model_copy(update=changes)
 
+    def require_customer_id_secret(self) -> str:
+        """The secret, or a :class:`MissingSecret` that says how to set one."""
+        if not self.customer_id_secret or len(self.customer_id_secret) < 16:
+            raise MissingSecret(
+                "TOUCHPOINT_CUSTOMER_ID_SECRET is not set (or shorter than 16 characters): customer ids and sealed "
+                "texts need a secret of this deployment's own. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` and keep it with your other secrets "
+                "(the same value on every process)."
+            )
+        return self.customer_id_secret
+
     def describe(self) -> dict[str, Any]:
         """Settings as a dict that is safe to print (secrets masked)."""
         shown = self.model_dump(mode="json")
         shown["clickhouse_url"] = mask_url(self.clickhouse_url)
         if self.kafka_sasl_password:
             shown["kafka_sasl_password"] = "***"
-        shown["customer_id_secret"] = "***"
+        for name in ("customer_id_secret", "sealing_key"):
+            if shown.get(name):
+                shown[name] = "***"
         for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
             if shown.get(name):
                 shown[name] = "***"

@@ -20,9 +20,10 @@ from typing import Any, Sequence
 
 import faust
 
-from touchpoint.core.deadletter import encode_dead_letter
+from touchpoint.core.deadletter import DeadLetterCodec
 from touchpoint.core.kafka import faust_broker_url
 from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
+from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
 from touchpoint.core.status import ComponentStatus
 from touchpoint.models.encoder import configure_inference
@@ -76,7 +77,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)
     dead = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
 
-    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)))
+    sealer = Sealer.from_settings(settings)
+    letter_codec = DeadLetterCodec(sealer, settings.dead_letter_max_payload_bytes)
+    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
     writer = AsyncStore.from_settings(settings, threads=1, name="clickhouse-write")  # the sink's inserts only
     reader = AsyncStore.from_settings(settings, threads=2, name="clickhouse-read")  # API queries never wait for inserts
     sink_stage = SinkStage(writer, settings.store_retry_initial_s, settings.store_retry_max_s)
@@ -88,9 +91,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
     retry = {"retry_initial_s": settings.store_retry_initial_s, "retry_max_s": settings.store_retry_max_s}
 
-    async def send_dead(letters: Sequence[dict[str, Any]]) -> None:
-        await deliver(dead, [(letter["key"], encode_dead_letter(letter)) for letter in letters])
-        count_dead_letters(letters)
+    async def send_dead(dead_letters: Sequence[dict[str, Any]]) -> None:
+        await deliver(dead, [(letter["key"], letter_codec.encode(letter)) for letter in dead_letters])
+        count_dead_letters(dead_letters)
 
     @app.agent(raw, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:

@@ -29,6 +29,7 @@ from touchpoint.schemas.codec import AvroCodec, DecodeError
 log = logging.getLogger(__name__)
 _SIGNAL_ID = SIGNAL_COLUMNS.index("signal_id")
 _INGESTED_AT = SIGNAL_COLUMNS.index("ingested_at")
+_SOURCE = SIGNAL_COLUMNS.index("source")
 
 
 def signal_row(record: dict[str, Any]) -> list[Any]:
@@ -121,7 +122,8 @@ class SinkStage:
             if len(rows) == 1:
                 message, row = rows[0]
                 log.warning("ClickHouse refused signal %s as data: %s", row[_SIGNAL_ID], exc)
-                dead.append(message.dead("store", f"ClickHouse refused the row: {exc}", exc))
+                named = {"signal_id": row[_SIGNAL_ID], "source": row[_SOURCE]}
+                dead.append(message.dead("store", f"ClickHouse refused the row: {exc}", exc, named))
                 return
             middle = len(rows) // 2
             await self._store(rows[:middle], dead)

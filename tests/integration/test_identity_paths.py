@@ -10,7 +10,6 @@ column is searched for the clear-text identifiers.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import time

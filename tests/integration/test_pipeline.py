@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from tests.polling import wait_for
 from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.testing import read_topic
 from touchpoint.core.kafka import client_options
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.queries import metric_by
@@ -38,18 +39,13 @@ async def stored_rows(app, sql: str, params: dict | None = None) -> list[dict]:
 
 
 async def dead_letters(settings: Settings, expected: int) -> list[dict]:
-    codec = AvroCodec.for_subject("dead_letter")
-    consumer = AIOKafkaConsumer(settings.topic_dead_letter, **client_options(settings), auto_offset_reset="earliest")
-    await consumer.start()
-    letters: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while len(letters) < expected and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            letters += [codec.decode(m.value) for msgs in batch.values() for m in msgs]
-    finally:
-        await consumer.stop()
-    return letters
+    """The dead letters (original bytes opened), once at least ``expected`` are there."""
+
+    async def enough() -> list[dict] | None:
+        letters = [letter for _, letter in await read_topic(settings, settings.topic_dead_letter, "dead_letter")]
+        return letters if len(letters) >= expected else None
+
+    return await wait_for(enough)
 
 
 async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settings: Settings, enricher) -> None:
