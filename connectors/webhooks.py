@@ -49,9 +49,9 @@ class BrokerUnavailable(Exception):
     """Kafka did not acknowledge in time: answer 503 so the sender retries."""
 
 
-def _answer(status: int, **body: Any) -> web.Response:
-    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
-    return web.json_response(body, status=status, headers=headers)
+def _answer(http_status: int, /, **body: Any) -> web.Response:
+    headers = {"Retry-After": RETRY_AFTER_S} if http_status == 503 else None
+    return web.json_response(body, status=http_status, headers=headers)
 
 
 class WebhookReceiver:

@@ -57,6 +57,11 @@ CONNECTOR_RATE_LIMIT_WAIT_SECONDS = Counter(
     "Seconds a connector spent waiting on rate limits.",
     ["connector"],
 )
+CONNECTOR_PAGE_TOKEN_RESETS = Counter(
+    "touchpoint_connector_page_token_resets_total",
+    "Times a source refused a saved page token (expired) and the pass started again from the newest item.",
+    ["connector"],
+)
 CONNECTOR_LAST_CHECKPOINT = Gauge(
     "touchpoint_connector_last_checkpoint_timestamp_seconds",
     "Unix time of a connector's last saved checkpoint; alert on time() minus this (checkpoint age).",
