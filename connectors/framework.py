@@ -125,11 +125,15 @@ class Connector:
         headers = {"User-Agent": f"touchpoint-connector/0.1 ({config.name})", **config.headers}
         token = _secret(config.token_env, config.name)
         if token:
-            headers["Authorization"] = f"{self.auth_scheme} {token}"
+            headers.update(self.auth_headers(token))
         policy = RetryPolicy(max_retry_after_s=config.max_retry_after_s)
         self.http = HttpClient(
             base_url, name=config.name, headers=headers, rate_per_s=config.rate_limit_per_s, policy=policy
         )
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        """How the source wants the credential sent (override for Basic auth or an API-key header)."""
+        return {"Authorization": f"{self.auth_scheme} {token}"}
 
     # --- what a subclass implements ----------------------------------------------------
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
