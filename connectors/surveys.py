@@ -99,7 +99,7 @@ class ParseContext:
 # ---------------------------------------------------------------- signatures
 
 
-def _equal(a: str, b: str) -> bool:
+def same_signature(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -123,7 +123,7 @@ def verify_typeform(body: bytes, headers: Mapping[str, str], secret: str, now: f
     given = headers.get("Typeform-Signature")
     if not given:
         raise SignatureError("Typeform-Signature header is missing")
-    if not _equal(given, sign_typeform(body, secret)):
+    if not same_signature(given, sign_typeform(body, secret)):
         raise SignatureError("Typeform-Signature does not match the body")
 
 
@@ -143,7 +143,7 @@ def verify_standard(body: bytes, headers: Mapping[str, str], secret: str, now: f
         raise SignatureError("webhook-id or webhook-signature header is missing")
     timestamp = _check_age(headers.get("webhook-timestamp"), now, tolerance_s)
     expected = sign_standard(message_id, timestamp, body, secret)
-    if not any(_equal(candidate, expected) for candidate in given.split()):
+    if not any(same_signature(candidate, expected) for candidate in given.split()):
         raise SignatureError("webhook-signature does not match the body")
 
 
@@ -156,7 +156,7 @@ def verify_generic(body: bytes, headers: Mapping[str, str], secret: str, now: fl
     if not given:
         raise SignatureError("X-Touchpoint-Signature header is missing")
     timestamp = _check_age(headers.get("X-Touchpoint-Timestamp"), now, tolerance_s)
-    if not _equal(given, sign_generic(timestamp, body, secret)):
+    if not same_signature(given, sign_generic(timestamp, body, secret)):
         raise SignatureError("X-Touchpoint-Signature does not match the body")
 
 
@@ -186,13 +186,13 @@ def scored(metric: str, value: Any, scale_max: Any = None, scale_min: int = 1) -
     return Score(metric, number, low, high)
 
 
-def _require_dict(value: Any, what: str) -> dict[str, Any]:
+def require_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidSignal(f"{what} must be a JSON object (got {type(value).__name__})")
     return value
 
 
-def _text(parts: list[str]) -> str | None:
+def join_text(parts: list[str]) -> str | None:
     joined = "\n".join(p.strip() for p in parts if p and p.strip())
     return joined or None
 
@@ -273,16 +273,16 @@ def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
     names, dates and choices never. Email and phone answers and identifier
     hidden fields become ``customer_id``.
     """
-    payload = _require_dict(payload, "the Typeform payload")
+    payload = require_dict(payload, "the Typeform payload")
     if payload.get("event_type") != "form_response":
         raise Ignored(f"event_type {payload.get('event_type')!r} is not form_response")
-    response = _require_dict(payload.get("form_response"), "form_response")
+    response = require_dict(payload.get("form_response"), "form_response")
     token = response.get("token")
     if not token:
         raise InvalidSignal("form_response.token is missing; it identifies the response")
-    definition = _require_dict(response.get("definition") or {}, "form_response.definition")
+    definition = require_dict(response.get("definition") or {}, "form_response.definition")
     fields = {f.get("id"): f for f in definition.get("fields") or [] if isinstance(f, dict)}
-    identifiers, attributes = split_identifiers(_require_dict(response.get("hidden") or {}, "hidden"))
+    identifiers, attributes = split_identifiers(require_dict(response.get("hidden") or {}, "hidden"))
     touchpoint = attributes.pop("touchpoint", None)
     comment_refs = _refs(ctx.query, "comment")
     scores: list[tuple[str, Score]] = []
@@ -290,7 +290,7 @@ def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
     for answer in response.get("answers") or []:
         if not isinstance(answer, dict):
             raise InvalidSignal("every entry of form_response.answers must be an object")
-        given = _require_dict(answer.get("field") or {}, "answer.field")
+        given = require_dict(answer.get("field") or {}, "answer.field")
         field = {**fields.get(given.get("id"), {}), **given}
         keys = {str(field[k]) for k in ("ref", "id") if field.get(k)}
         kind, value = str(field.get("type") or ""), answer.get(str(answer.get("type")))
@@ -313,7 +313,7 @@ def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
     return RawSignal(
         source="typeform", source_id=str(token), channel="survey", brand=ctx.brand,
         occurred_at=parse_timestamp(response.get("submitted_at"), "form_response.submitted_at"),
-        text=_text(texts), score=chosen, customer_id=ctx.identity.resolve(identifiers), touchpoint_hint=touchpoint,
+        text=join_text(texts), score=chosen, customer_id=ctx.identity.resolve(identifiers), touchpoint_hint=touchpoint,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
 
@@ -335,13 +335,13 @@ _NOT_COMMENTS = {"clicked", "accepted", "dismissed", "skipped"}
 def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
     if isinstance(payload, list) and len(payload) == 1:
         payload = payload[0]
-    payload = _require_dict(payload, "the Formbricks payload")
+    payload = require_dict(payload, "the Formbricks payload")
     if payload.get("event") != "responseFinished":
         raise Ignored(f"event {payload.get('event')!r} is not responseFinished")
-    response = _require_dict(payload.get("data"), "data")
+    response = require_dict(payload.get("data"), "data")
     if not response.get("id"):
         raise InvalidSignal("data.id is missing; it identifies the response")
-    answers = _require_dict(response.get("data") or {}, "data.data")
+    answers = require_dict(response.get("data") or {}, "data.data")
     named = {ctx.query[m]: m for m in ("nps", "csat", "ces") if ctx.query.get(m)}
     comment_id = ctx.query.get("comment")
     score: Score | None = None
@@ -372,7 +372,7 @@ def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
     return RawSignal(
         source="formbricks", source_id=str(response["id"]), channel="survey", brand=ctx.brand,
         occurred_at=parse_timestamp(response.get("updatedAt") or response.get("createdAt"), "data.updatedAt"),
-        text=_text(texts), score=score, customer_id=ctx.identity.resolve(found),
+        text=join_text(texts), score=score, customer_id=ctx.identity.resolve(found),
         url=(meta.get("url") if isinstance(meta, dict) else None) or None,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
@@ -382,7 +382,7 @@ def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
 
 
 def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
-    payload = _require_dict(payload, "the payload")
+    payload = require_dict(payload, "the payload")
     if not payload.get("id"):
         raise InvalidSignal("id is missing: each response needs your own id (for deduplication)")
     score: Score | None = None
@@ -394,9 +394,9 @@ def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
             if payload.get(metric) is not None:
                 score = scored(metric, payload[metric])
                 break
-    customer = _require_dict(payload.get("customer") or {}, "customer")
+    customer = require_dict(payload.get("customer") or {}, "customer")
     found, _ = split_identifiers(customer)
-    attributes = _require_dict(payload.get("attributes") or {}, "attributes")
+    attributes = require_dict(payload.get("attributes") or {}, "attributes")
     _, attributes = split_identifiers(attributes)
     if payload.get("survey"):
         attributes["survey"] = str(payload["survey"])
