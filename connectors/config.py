@@ -85,6 +85,7 @@ def connector_types() -> dict[str, type]:
     import touchpoint.connectors.reviews  # noqa: F401
     import touchpoint.connectors.rss  # noqa: F401
     import touchpoint.connectors.social  # noqa: F401
+    import touchpoint.connectors.surveymonkey  # noqa: F401
     from touchpoint.connectors.framework import REGISTRY
 
     return dict(REGISTRY)

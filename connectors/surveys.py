@@ -228,9 +228,11 @@ def _typeform_scale(kind: str, field: Mapping[str, Any], query: Mapping[str, str
     return None
 
 
-def _refs(query: Mapping[str, str], name: str) -> set[str]:
-    """Field refs/ids the webhook URL names for ``name`` (``?comment=a,b``)."""
-    return {ref.strip() for ref in str(query.get(name) or "").split(",") if ref.strip()}
+def named_refs(options: Mapping[str, Any], name: str) -> set[str]:
+    """Question ids/refs named for ``name`` by a webhook URL (``?comment=a,b``) or connector params (a list)."""
+    value = options.get(name) or ""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return {str(ref).strip() for ref in items if str(ref).strip()}
 
 
 def _typeform_score(
@@ -243,7 +245,7 @@ def _typeform_score(
     ``rating`` on its own real scale.
     """
     scale = _typeform_scale(kind, field, query)
-    named = next((metric for metric in ("nps", "csat", "ces") if keys & _refs(query, metric)), None)
+    named = next((metric for metric in ("nps", "csat", "ces") if keys & named_refs(query, metric)), None)
     if named is not None:
         standard = SCORE_SCALES[named]
         if scale is not None and scale != standard:
@@ -284,7 +286,7 @@ def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
     fields = {f.get("id"): f for f in definition.get("fields") or [] if isinstance(f, dict)}
     identifiers, attributes = split_identifiers(require_dict(response.get("hidden") or {}, "hidden"))
     touchpoint = attributes.pop("touchpoint", None)
-    comment_refs = _refs(ctx.query, "comment")
+    comment_refs = named_refs(ctx.query, "comment")
     scores: list[tuple[str, Score]] = []
     texts: list[str] = []
     for answer in response.get("answers") or []:

@@ -18,13 +18,23 @@ from aiohttp.test_utils import TestServer
 
 from touchpoint.connectors.delighted import sign_delighted
 from touchpoint.connectors.producer import SignalProducer
-from touchpoint.connectors.testing import read_topic
+from touchpoint.connectors.surveymonkey import sign_surveymonkey
+from touchpoint.connectors.testing import LocalSource, read_topic
 from touchpoint.connectors.webhooks import create_webhook_app
 from touchpoint.core.identity import pseudonymize
 from touchpoint.core.settings import Settings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
-SECRETS = {"delighted_api_key": "dl-api-key"}
+PAYLOADS = Path(__file__).parent / "connectors" / "payloads"
+SECRETS = {
+    "delighted_api_key": "dl-api-key", "surveymonkey_api_key": "sm-client-id", "surveymonkey_api_secret": "sm-secret",
+    "surveymonkey_access_token": "sm-token",
+}  # fmt: skip
+
+
+def served_pages(name: str) -> dict:
+    """The pages a polling suite serves (each payload file's ``doc`` says where its shapes come from)."""
+    return {page["key"]: page["body"] for page in json.loads((PAYLOADS / name).read_text())["pages"]}
 
 
 class Receiver:
@@ -81,3 +91,86 @@ async def test_delighted_unsubscribe_is_ignored(receiver: Receiver) -> None:
     body = json.dumps({"event_type": "unsubscribe.created", "event_id": "e1", "event_data": {"person": {"id": "1"}}}).encode()
     status, answer, _ = await receiver.post("delighted", body, {"X-Delighted-Webhook-Signature": sign_delighted(body, SECRETS["delighted_api_key"])})
     assert status == 200 and "ignored" in answer
+
+
+# ---------------------------------------------------------------- SurveyMonkey
+
+SM_SURVEY, SM_RESPONSE = "105723396", "5007154410"
+
+
+def surveymonkey_event(event_type: str = "response_completed", response_id: str = SM_RESPONSE) -> bytes:
+    # "Example Response Event Data", github.com/SurveyMonkey/public_api_docs includes/_webhooks.md
+    return json.dumps({
+        "name": "My Webhook", "filter_type": "collector", "filter_id": "50253586", "event_type": event_type,
+        "event_id": "123456789", "object_type": "response", "object_id": response_id,
+        "event_datetime": "2026-11-02T10:01:31.182613+00:00",
+        "resources": {"respondent_id": response_id, "recipient_id": "0", "collector_id": "50253586",
+                      "survey_id": SM_SURVEY, "user_id": "123456789"},
+    }).encode()  # fmt: skip
+
+
+def surveymonkey_api() -> LocalSource:
+    """The SurveyMonkey API: the survey's details and the response's details (as the bulk pages serve them)."""
+    pages = served_pages("surveymonkey_responses.json")
+    response = next(r for r in pages[None]["data"] if r["id"] == SM_RESPONSE)
+    detail = {**response, "logic_path": {}, "metadata": {}, "page_path": [], "current_page_id": "0"}  # details-only fields
+    served = {f"/v3/surveys/{SM_SURVEY}/details": pages["details"],
+              f"/v3/surveys/{SM_SURVEY}/responses/{SM_RESPONSE}/details": detail}  # fmt: skip
+    return LocalSource(served, lambda request: request.path, require_headers={"Authorization": "Bearer sm-token"})
+
+
+def sm_headers(body: bytes, key: str = "sm-client-id", secret: str = "sm-secret") -> dict:
+    return {"Sm-Apikey": key, "Sm-Signature": sign_surveymonkey(body, key, secret)}
+
+
+@pytest.fixture
+async def surveymonkey(live_settings: Settings) -> AsyncIterator[tuple[Receiver, LocalSource]]:
+    async with surveymonkey_api() as api:
+        settings = live_settings.with_overrides(**SECRETS, surveymonkey_base_url=api.base_url, webhook_brand="acme")
+        async for receiver in start_receiver(settings):
+            yield receiver, api
+
+
+async def test_surveymonkey_event_fetches_the_response_and_signatures_are_checked(surveymonkey) -> None:
+    receiver, api = surveymonkey
+    body = surveymonkey_event()
+    assert (await receiver.post("surveymonkey", body, {**sm_headers(body), "Sm-Signature": "AAAA"}))[0] == 401
+    assert (await receiver.post("surveymonkey", body, {}))[0] == 401
+    assert (await receiver.post("surveymonkey", body, sm_headers(body, secret="wrong")))[0] == 401
+    assert (await receiver.post("surveymonkey", body, sm_headers(body, key="someone-else")))[0] == 401
+    assert api.hits == [], "no API call before the signature is checked"
+    status, answer, _ = await receiver.post("surveymonkey", body, sm_headers(body))
+    assert status == 200, answer
+
+    record = (await receiver.raw())[SM_RESPONSE]
+    assert record["score"] == {"metric": "nps", "value": 2.0, "scale_min": 0, "scale_max": 10}  # 0-10 matrix rating
+    assert record["attributes"]["score.319352787"] == "rating 1 (1-5)"  # the star rating, kept
+    assert record["text"] == "The courier left the parcel in the rain."  # the essay; never the first name
+    assert record["customer_id"] == pseudonymize("email", "dana.whitfield@example.org", receiver.settings.customer_id_secret)
+    assert record["attributes"]["order_id"] == "A-1001"
+    assert "Laura" not in json.dumps(record, default=str)
+
+
+async def test_surveymonkey_api_down_is_503_and_the_retry_lands(surveymonkey) -> None:
+    receiver, api = surveymonkey
+    body = surveymonkey_event()
+    api.fail(f"/v3/surveys/{SM_SURVEY}/details", 500, times=2)  # both attempts of one delivery fail
+    status, answer, headers = await receiver.post("surveymonkey", body, sm_headers(body))
+    assert status == 503 and int(headers["Retry-After"]) >= 1, answer
+    assert SM_RESPONSE not in await receiver.raw()
+    status, answer, _ = await receiver.post("surveymonkey", body, sm_headers(body))  # SurveyMonkey retries
+    assert status == 200, answer
+    assert SM_RESPONSE in await receiver.raw()
+
+
+async def test_surveymonkey_unknown_response_is_dead_lettered_and_other_events_ignored(surveymonkey) -> None:
+    receiver, api = surveymonkey
+    missing = surveymonkey_event(response_id="999")
+    status, answer, _ = await receiver.post("surveymonkey", missing, sm_headers(missing))
+    assert status == 422 and "no such response" in answer["error"]
+    [(_, letter)] = await read_topic(receiver.settings, receiver.settings.topic_dead_letter, "dead_letter")
+    assert letter["payload"] == missing and letter["context"] == {"tool": "surveymonkey"}
+    updated = surveymonkey_event("response_updated")
+    hits = len(api.hits)
+    status, answer, _ = await receiver.post("surveymonkey", updated, sm_headers(updated))
+    assert status == 200 and "ignored" in answer and len(api.hits) == hits

@@ -52,3 +52,24 @@ def test_delighted_unknown_survey_type_keeps_its_score_as_an_attribute_only() ->
     assert signal.score is None and signal.attributes["delighted_score"] == "1"
     with pytest.raises(InvalidSignal, match="neither text nor score"):
         response_to_signal({**item, "comment": None}, brand="acme", identity=IDENTITY).to_record()
+
+
+def surveymonkey_pages() -> dict:
+    return {page["key"]: page["body"] for page in json.loads((PAYLOADS / "surveymonkey_responses.json").read_text())["pages"]}
+
+
+def test_surveymonkey_families_decide_scores_and_named_questions_take_a_metric() -> None:
+    from touchpoint.connectors.surveymonkey import question_map, response_to_signal as sm_signal
+
+    pages = surveymonkey_pages()
+    questions = question_map(pages["details"])
+    first, stars_only = pages[None]["data"][0], pages[None]["data"][2]
+    unnamed = sm_signal(stars_only, questions, {}, brand="acme", identity=IDENTITY)
+    assert unnamed.score is not None and (unnamed.score.metric, unnamed.score.value, unnamed.score.scale_min) == ("rating", 4, 1)
+    named = sm_signal(first, questions, {"csat_questions": ["319352787"]}, brand="acme", identity=IDENTITY)
+    assert named.score is not None and (named.score.metric, named.score.value) == ("nps", 2)  # NPS comes first
+    assert named.attributes["score.319352787"] == "csat 1 (1-5)"  # the named star rating is CSAT, kept
+    with pytest.raises(InvalidSignal, match="not on the ces scale"):
+        sm_signal(first, questions, {"ces": "319352786"}, brand="acme", identity=IDENTITY)
+    commented = sm_signal(first, questions, {"comment_questions": "319352789"}, brand="acme", identity=IDENTITY)
+    assert commented.text == "Laura"  # only because it was named as the comment

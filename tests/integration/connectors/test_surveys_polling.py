@@ -22,3 +22,11 @@ class TestDelightedSurveyResponses(ConnectorSuite):
     page_key = query_key("page")
     token = TOKEN
     auth_header = "Basic " + base64.b64encode(f"{TOKEN}:".encode()).decode()  # the API key as the user name
+
+
+class TestSurveyMonkeyResponses(ConnectorSuite):
+    connector_type = "surveymonkey_responses"
+    payloads = PAYLOADS / "surveymonkey_responses.json"
+    params = {"survey_id": "105723396", "per_page": 3}
+    # bulk pages by ?page= (links.next), the survey's details by path
+    page_key = staticmethod(lambda request: "details" if request.path.endswith("/details") else request.query.get("page"))
