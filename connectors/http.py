@@ -124,18 +124,25 @@ def _epoch_reset(value: str | None) -> float | None:
         return None
 
 
+_UNIX_TIME_ABOVE = 1e9  # no window lasts 30 years: a larger reset value is a point in time
+
+
 def _seconds(value: str | None) -> float | None:
+    """Seconds until the window resets (Reddit), or, when the value is a Unix time (Intercom), until then."""
     try:
-        return max(0.0, float(value)) if value else None  # type: ignore[arg-type]
+        number = float(value) if value else None  # type: ignore[arg-type]
     except ValueError:
         return None
+    if number is None:
+        return None
+    return max(0.0, number - time.time()) if number > _UNIX_TIME_ABOVE else max(0.0, number)
 
 
 # Which header says how long to wait, and how to read it; the first one present wins.
 RATE_LIMIT_HEADERS: tuple[tuple[str, Callable[[str | None], float | None]], ...] = (
     ("Retry-After", parse_retry_after),
     ("x-rate-limit-reset", _epoch_reset),  # X API v2: Unix time the window resets
-    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets
+    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets; Intercom: Unix time
 )
 
 

@@ -46,6 +46,7 @@ from touchpoint.schemas.codec import AvroCodec
 from touchpoint.schemas.signal import make_signal_id
 
 PageKey = Callable[[web.Request], "str | None"]
+REQUEST_BODY: "web.RequestKey[bytes]" = web.RequestKey("body", bytes)  # a POST's body, read before its page key
 
 
 def query_key(name: str) -> PageKey:
@@ -57,7 +58,7 @@ def json_key(*path: str) -> PageKey:
     """Pages of a POST endpoint addressed inside its JSON body (``pagination.starting_after``)."""
 
     def key(request: web.Request) -> str | None:
-        value: Any = json.loads(request.get("body") or b"{}")
+        value: Any = json.loads(request.get(REQUEST_BODY) or b"{}")
         for name in path:
             value = value.get(name) if isinstance(value, dict) else None
         return None if value is None else str(value)
@@ -161,7 +162,7 @@ class LocalSource:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
-            request["body"] = await request.read()  # page keys of POST endpoints read it (json_key)
+            request[REQUEST_BODY] = await request.read()  # page keys of POST endpoints read it (json_key)
         key = self.page_key(request)
         now = asyncio.get_running_loop().time()
         for name, value in self.require_headers.items():

@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from touchpoint.connectors.delighted import sign_delighted
+from touchpoint.connectors.intercom import sign_intercom
 from touchpoint.connectors.producer import SignalProducer
 from touchpoint.connectors.surveymonkey import sign_surveymonkey
 from touchpoint.connectors.testing import LocalSource, read_topic
@@ -28,7 +29,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 PAYLOADS = Path(__file__).parent / "connectors" / "payloads"
 SECRETS = {
     "delighted_api_key": "dl-api-key", "surveymonkey_api_key": "sm-client-id", "surveymonkey_api_secret": "sm-secret",
-    "surveymonkey_access_token": "sm-token",
+    "surveymonkey_access_token": "sm-token", "intercom_client_secret": "ic-client-secret",
 }  # fmt: skip
 
 
@@ -174,3 +175,49 @@ async def test_surveymonkey_unknown_response_is_dead_lettered_and_other_events_i
     hits = len(api.hits)
     status, answer, _ = await receiver.post("surveymonkey", updated, sm_headers(updated))
     assert status == 200 and "ignored" in answer and len(api.hits) == hits
+
+
+# ---------------------------------------------------------------- Intercom
+
+
+def intercom_notification(topic: str = "conversation.user.replied") -> bytes:
+    # Intercom's notification object around conversation 101 (tests/fixtures/webhooks/SOURCES.md)
+    notification = json.loads((FIXTURES / "intercom_conversation_user_replied.json").read_text())
+    return json.dumps({**notification, "topic": topic}).encode()
+
+
+def ic_headers(body: bytes, secret: str = "ic-client-secret") -> dict:
+    return {"X-Hub-Signature": sign_intercom(body, secret)}
+
+
+async def test_intercom_signature_is_checked_and_the_notified_conversation_lands(receiver: Receiver) -> None:
+    body = intercom_notification()
+    assert (await receiver.post("intercom", body, {"X-Hub-Signature": "sha1=" + "0" * 40}))[0] == 401
+    assert (await receiver.post("intercom", body, {}))[0] == 401
+    assert (await receiver.post("intercom", body, ic_headers(body, "other-secret")))[0] == 401
+    status, answer, _ = await receiver.post("intercom", body, ic_headers(body))
+    assert status == 200, answer
+    record = (await receiver.raw())["101"]
+    # no access token configured: the conversation as notified (the opener and the reply that triggered it)
+    assert record["text"] == "My order A-1001 never arrived.\nIt has been two weeks. Please refund."
+    assert record["channel"] == "chat" and record["score"] is None
+    assert record["customer_id"] == pseudonymize("email", "dana.whitfield@example.org", receiver.settings.customer_id_secret)
+    status, answer, _ = await receiver.post("intercom", ping := intercom_notification("ping"), ic_headers(ping))
+    assert status == 200 and "ignored" in answer
+
+
+async def test_intercom_with_a_token_fetches_the_whole_conversation(live_settings: Settings) -> None:
+    pages = served_pages("intercom_conversations.json")
+    api = LocalSource({"/conversations/101": pages["/conversations/101"]}, lambda request: request.path,
+                      require_headers={"Authorization": "Bearer ic-token", "Intercom-Version": "2.11"})  # fmt: skip
+    async with api:
+        settings = live_settings.with_overrides(**SECRETS, intercom_access_token="ic-token", intercom_base_url=api.base_url)
+        async for receiver in start_receiver(settings):
+            body = intercom_notification("conversation.rating.added")
+            status, answer, _ = await receiver.post("intercom", body, ic_headers(body))
+            assert status == 200, answer
+            record = (await receiver.raw())["101"]
+    assert [hit.key for hit in api.hits] == ["/conversations/101"]
+    assert record["score"] == {"metric": "csat", "value": 2.0, "scale_min": 1, "scale_max": 5}  # the conversation rating
+    assert record["text"] == "My order A-1001 never arrived.\nIt has been two weeks. Please refund.\nSlow to answer."
+    assert "Internal" not in record["text"] and "Checking now" not in record["text"]  # notes and teammates' turns never

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from touchpoint.connectors.testing import ConnectorSuite, query_key
+from aiohttp import web
+
+from touchpoint.connectors.testing import ConnectorSuite, json_key, query_key
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TOKEN = "test-token-not-a-secret"
@@ -30,3 +32,15 @@ class TestSurveyMonkeyResponses(ConnectorSuite):
     params = {"survey_id": "105723396", "per_page": 3}
     # bulk pages by ?page= (links.next), the survey's details by path
     page_key = staticmethod(lambda request: "details" if request.path.endswith("/details") else request.query.get("page"))
+
+
+def _intercom_key(request: web.Request) -> str | None:
+    """Search pages by the body's pagination.starting_after; conversations by their path."""
+    return json_key("pagination", "starting_after")(request) if request.method == "POST" else request.path
+
+
+class TestIntercomConversations(ConnectorSuite):
+    connector_type = "intercom_conversations"
+    payloads = PAYLOADS / "intercom_conversations.json"
+    params = {"per_page": 3}
+    page_key = staticmethod(_intercom_key)
