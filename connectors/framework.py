@@ -119,6 +119,7 @@ class Connector:
         self.params: dict[str, Any] = dict(config.params)
         self.brand = config.brand or "default"
         self.identity = Identity.from_settings(settings)
+        self.progress: Callable[[str, float | None, float | None], None] | None = None  # a progress display, if any
         base_url = config.base_url or self.default_base_url
         if not base_url:
             raise ValueError(f"connector {config.name!r}: set base_url in the config")
@@ -145,6 +146,11 @@ class Connector:
         raise NotImplementedError
 
     # --- helpers for subclasses ----------------------------------------------------------
+    def report(self, what: str, done: float | None = None, total: float | None = None) -> None:
+        """Tell the progress display what a long step is doing (an export's percent, responses sent of a file)."""
+        if self.progress is not None:
+            self.progress(what, done, total)
+
     def signal(self, *, source_id: Any, occurred_at: datetime, **fields: Any) -> RawSignal:
         """A RawSignal with this connector's source, channel, kind and brand filled in."""
         return RawSignal(

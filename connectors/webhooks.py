@@ -43,7 +43,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from touchpoint.connectors import delighted, intercom, surveymonkey
+from touchpoint.connectors import delighted, intercom, qualtrics, surveymonkey
 from touchpoint.connectors.http import HttpClient, HttpFailure, RateLimited, RetryPolicy
 from touchpoint.connectors.producer import SignalProducer
 from touchpoint.connectors.surveys import (
@@ -57,7 +57,10 @@ from touchpoint.schemas.signal import InvalidSignal
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
 # Every tool the receiver knows, by the name in its URL (POST /webhooks/{name}).
-TOOLS: dict[str, SurveyTool] = {tool.name: tool for tool in (TYPEFORM, FORMBRICKS, GENERIC, surveymonkey.WEBHOOK, delighted.WEBHOOK, intercom.WEBHOOK)}
+TOOLS: dict[str, SurveyTool] = {
+    tool.name: tool
+    for tool in (TYPEFORM, FORMBRICKS, GENERIC, surveymonkey.WEBHOOK, qualtrics.WEBHOOK, delighted.WEBHOOK, intercom.WEBHOOK)
+}
 
 
 class BrokerUnavailable(Exception):

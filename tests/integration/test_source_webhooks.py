@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 from typing import AsyncIterator
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from touchpoint.connectors.delighted import sign_delighted
 from touchpoint.connectors.intercom import sign_intercom
 from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.qualtrics import sign_qualtrics
 from touchpoint.connectors.surveymonkey import sign_surveymonkey
 from touchpoint.connectors.testing import LocalSource, read_topic
 from touchpoint.connectors.webhooks import create_webhook_app
@@ -221,3 +223,81 @@ async def test_intercom_with_a_token_fetches_the_whole_conversation(live_setting
     assert record["score"] == {"metric": "csat", "value": 2.0, "scale_min": 1, "scale_max": 5}  # the conversation rating
     assert record["text"] == "My order A-1001 never arrived.\nIt has been two weeks. Please refund.\nSlow to answer."
     assert "Internal" not in record["text"] and "Checking now" not in record["text"]  # notes and teammates' turns never
+
+
+# ---------------------------------------------------------------- Qualtrics
+
+QX_SURVEY, QX_RESPONSE = "SV_3gbwq8aJgqPwQDP", "R_1l9mcVuXubb4aGm"
+QX_TOPIC = f"sapdevelopment.surveyengine.completedResponse.{QX_SURVEY}"
+
+
+def qualtrics_event(shared_key: str | None = "qx-shared", topic: str = QX_TOPIC, response_id: str = QX_RESPONSE) -> bytes:
+    """Qualtrics' event-subscription POST: a form with Topic, MSG (JSON) and, with a sharedKey, HMAC.
+
+    Shape of a real delivery as printed in kyma-incubator/connector-tools qualtrics-event-gw/README.md and
+    community.qualtrics.com "HMAC signatures for webhook subscriptions" (HMAC = hex HMAC-SHA512 of MSG).
+    """
+    msg = json.dumps({"Status": "Complete", "SurveyID": QX_SURVEY, "ResponseID": response_id,
+                      "CompletedDate": "2026-11-02 10:15:02", "BrandID": "sapdevelopment"})  # fmt: skip
+    fields = {"Topic": topic, "MSG": msg}
+    if shared_key:
+        fields["HMAC"] = sign_qualtrics(msg, shared_key)
+    return urlencode(fields).encode()
+
+
+def qualtrics_api() -> LocalSource:
+    """The Responses API: GET /API/v3/surveys/{surveyId}/responses/{responseId} -> {"result": response, "meta"}."""
+    export = served_pages("qualtrics_export.json")["875aa28c-4d86-4a2b-b888-3d958396b8f6/file"]
+    response = next(r for r in export["responses"] if r.get("responseId") == QX_RESPONSE)
+    answer = {"result": response, "meta": {"requestId": "4c3e2f1a-0000-4000-8000-00000000000a", "httpStatus": "200 - OK"}}
+    return LocalSource({f"/API/v3/surveys/{QX_SURVEY}/responses/{QX_RESPONSE}": answer}, lambda request: request.path,
+                       require_headers={"X-API-TOKEN": "qx-token"})  # fmt: skip
+
+
+async def qualtrics_receiver(live_settings: Settings, api: LocalSource, **extra) -> AsyncIterator[Receiver]:
+    settings = live_settings.with_overrides(
+        qualtrics_base_url=api.base_url, qualtrics_api_token="qx-token", webhook_brand="acme", **extra
+    )  # fmt: skip
+    async for receiver in start_receiver(settings):
+        yield receiver
+
+
+FORM = "application/x-www-form-urlencoded"
+QX_QUERY = "?csat=QID3&comment=QID2"  # the publicationUrl says which question is CSAT and which is the comment
+
+
+async def test_qualtrics_event_with_a_shared_key_is_verified_then_fetched(live_settings: Settings) -> None:
+    async with qualtrics_api() as api:
+        async for receiver in qualtrics_receiver(live_settings, api, qualtrics_shared_key="qx-shared"):
+            assert (await receiver.post("qualtrics", qualtrics_event("wrong-key"), {}, FORM, QX_QUERY))[0] == 401
+            assert (await receiver.post("qualtrics", qualtrics_event(None), {}, FORM, QX_QUERY))[0] == 401
+            tampered = qualtrics_event().replace(QX_RESPONSE.encode(), b"R_2aB7kPq9XyZ1cD3", 1)
+            assert (await receiver.post("qualtrics", tampered, {}, FORM, QX_QUERY))[0] == 401
+            assert api.hits == [], "nothing is fetched for an event that fails its HMAC"
+            status, answer, _ = await receiver.post("qualtrics", qualtrics_event(), {}, FORM, QX_QUERY)
+            assert status == 200, answer
+            record = (await receiver.raw())[QX_RESPONSE]
+    assert record["score"] == {"metric": "nps", "value": 3.0, "scale_min": 0, "scale_max": 10}  # QID1 has an _NPS_GROUP
+    assert record["attributes"]["score.QID3"] == "csat 2"
+    assert record["text"] == "The checkout kept rejecting my card."
+    assert record["touchpoint_hint"] == "payment" and record["attributes"]["distribution_channel"] == "email"
+    assert record["customer_id"] == pseudonymize("email", "dana.whitfield@example.org", receiver.settings.customer_id_secret)
+    dumped = json.dumps(record, default=str)
+    assert "Whitfield" not in dumped and "198.51.100.23" not in dumped and "51.5074" not in dumped
+
+
+async def test_qualtrics_without_a_shared_key_accepts_unsigned_events_and_reads_forms_only(live_settings: Settings) -> None:
+    async with qualtrics_api() as api:
+        async for receiver in qualtrics_receiver(live_settings, api):
+            status, answer, _ = await receiver.post("qualtrics", qualtrics_event(None), {}, FORM, QX_QUERY)
+            assert status == 200, answer
+            other = qualtrics_event(None, topic="sapdevelopment.surveyengine.partialResponse.SV_x")
+            status, answer, _ = await receiver.post("qualtrics", other, {}, FORM)
+            assert status == 200 and "ignored" in answer
+            status, answer, _ = await receiver.post("qualtrics", b'{"Topic": "json, not a form"}', {})
+            assert status == 400 and answer["dead_lettered"]
+            status, answer, _ = await receiver.post("qualtrics", urlencode({"Topic": QX_TOPIC, "MSG": "{oops"}).encode(), {}, FORM)
+            assert status == 400 and "MSG is not JSON" in answer["error"]
+            unknown = qualtrics_event(None, response_id="R_unknown")
+            status, answer, _ = await receiver.post("qualtrics", unknown, {}, FORM)
+            assert status == 422 and "no such response" in answer["error"]
