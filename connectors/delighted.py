@@ -41,7 +41,7 @@ from urllib.parse import urlencode
 from touchpoint.connectors.framework import Connector, SourceRecord
 from touchpoint.connectors.http import Page, numbered_pages
 from touchpoint.connectors.surveys import (
-    Ignored, ParseContext, SignatureError, SurveyTool, same_signature, require_dict, join_text, scored,
+    Ignored, ParseContext, SurveyTool, check_signature_header, join_text, require_dict, scored,
 )  # fmt: skip
 from touchpoint.core.checkpoints import Cursor
 from touchpoint.core.identity import Identity, split_identifiers
@@ -106,11 +106,7 @@ def sign_delighted(body: bytes, api_key: str) -> str:
 
 
 def verify_delighted(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
-    given = headers.get("X-Delighted-Webhook-Signature")
-    if not given:
-        raise SignatureError("X-Delighted-Webhook-Signature header is missing")
-    if not same_signature(given, sign_delighted(body, secret)):
-        raise SignatureError("X-Delighted-Webhook-Signature does not match the body")
+    check_signature_header(headers, "X-Delighted-Webhook-Signature", sign_delighted(body, secret))
 
 
 def parse_delighted(payload: Any, ctx: ParseContext) -> RawSignal:

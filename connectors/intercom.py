@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
 from touchpoint.connectors.framework import Connector, SourceRecord, html_to_text
 from touchpoint.connectors.http import HttpFailure
 from touchpoint.connectors.surveys import (
-    Ignored, ParseContext, SignatureError, SurveyTool, join_text, require_dict, same_signature, scored,
+    Ignored, ParseContext, SurveyTool, check_signature_header, join_text, require_dict, scored,
 )  # fmt: skip
 from touchpoint.core.checkpoints import Cursor
 from touchpoint.core.identity import Identity
@@ -103,11 +103,7 @@ def sign_intercom(body: bytes, client_secret: str) -> str:
 
 
 def verify_intercom(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
-    given = headers.get("X-Hub-Signature")
-    if not given:
-        raise SignatureError("X-Hub-Signature header is missing")
-    if not same_signature(given, sign_intercom(body, secret)):
-        raise SignatureError("X-Hub-Signature does not match the body")
+    check_signature_header(headers, "X-Hub-Signature", sign_intercom(body, secret))
 
 
 async def fetch_intercom(notification: Any, ctx: ParseContext, http: "HttpClient | None") -> dict[str, Any]:

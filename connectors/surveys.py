@@ -119,12 +119,17 @@ def sign_typeform(body: bytes, secret: str) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def verify_typeform(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
-    given = headers.get("Typeform-Signature")
+def check_signature_header(headers: Mapping[str, str], header: str, expected: str) -> None:
+    """The one-header schemes (a keyed hash of the body in ``header``): missing or different -> SignatureError."""
+    given = headers.get(header)
     if not given:
-        raise SignatureError("Typeform-Signature header is missing")
-    if not same_signature(given, sign_typeform(body, secret)):
-        raise SignatureError("Typeform-Signature does not match the body")
+        raise SignatureError(f"{header} header is missing")
+    if not same_signature(given, expected):
+        raise SignatureError(f"{header} does not match the body")
+
+
+def verify_typeform(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
+    check_signature_header(headers, "Typeform-Signature", sign_typeform(body, secret))
 
 
 def _standard_key(secret: str) -> bytes:
