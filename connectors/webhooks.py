@@ -220,6 +220,13 @@ class WebhookReceiver:
     async def health(self, request: web.Request) -> web.Response:
         return _answer(200, status="ok", tools=sorted(TOOLS), **self.counts)
 
+    async def probe(self, request: web.Request) -> web.Response:
+        """GET/HEAD on a tool's URL: SurveyMonkey checks it with HEAD when the webhook is created, Qualtrics with GET."""
+        tool = request.match_info["tool"]
+        if tool not in TOOLS:
+            return _answer(404, error=f"unknown survey tool {tool!r}; known: {', '.join(TOOLS)}")
+        return _answer(200, tool=tool, accepts="POST")
+
 
 RECEIVER: "web.AppKey[WebhookReceiver]" = web.AppKey("receiver", WebhookReceiver)
 
@@ -247,6 +254,7 @@ def create_webhook_app(settings: Settings, producer: SignalProducer) -> web.Appl
 
     app.on_cleanup.append(close_apis)
     app.router.add_post("/webhooks/{tool}", receiver.handle)
+    app.router.add_get("/webhooks/{tool}", receiver.probe)  # aiohttp answers HEAD from GET routes too
     app.router.add_get("/webhooks", receiver.health)
     add_metrics_route(app)
     return app

@@ -134,6 +134,15 @@ async def surveymonkey(live_settings: Settings) -> AsyncIterator[tuple[Receiver,
             yield receiver, api
 
 
+async def test_tool_urls_answer_the_reachability_checks_tools_make(receiver: Receiver) -> None:
+    """SurveyMonkey's subscription_url "must accept a HEAD request and return a 200"; Qualtrics' must answer GET."""
+    for method in ("HEAD", "GET"):
+        async with receiver.session.request(method, receiver.server.make_url("/webhooks/surveymonkey")) as answer:
+            assert answer.status == 200
+    async with receiver.session.head(receiver.server.make_url("/webhooks/nope")) as answer:
+        assert answer.status == 404
+
+
 async def test_surveymonkey_event_fetches_the_response_and_signatures_are_checked(surveymonkey) -> None:
     receiver, api = surveymonkey
     body = surveymonkey_event()

@@ -73,3 +73,17 @@ def test_surveymonkey_families_decide_scores_and_named_questions_take_a_metric()
         sm_signal(first, questions, {"ces": "319352786"}, brand="acme", identity=IDENTITY)
     commented = sm_signal(first, questions, {"comment_questions": "319352789"}, brand="acme", identity=IDENTITY)
     assert commented.text == "Laura"  # only because it was named as the comment
+
+
+def test_the_tools_credentials_are_masked_when_settings_are_printed() -> None:
+    from touchpoint.core.settings import Settings
+
+    secrets = {name: f"{name}-s3cret" for name in (
+        "surveymonkey_api_secret", "surveymonkey_access_token", "qualtrics_shared_key", "qualtrics_api_token",
+        "delighted_api_key", "intercom_client_secret", "intercom_access_token",
+    )}  # fmt: skip
+    settings = Settings(**secrets, surveymonkey_api_key="sm-client-id")
+    shown = settings.describe()
+    assert all(shown[name] == "***" for name in secrets)
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(shown)
+    assert shown["surveymonkey_api_key"] == "sm-client-id"  # an app id, sent in every webhook's Sm-Apikey header
