@@ -96,10 +96,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from touchpoint.connectors.files import count_records, import_file
+    from touchpoint.connectors.mapping import MappingError, build_mapping
     from touchpoint.connectors.producer import SignalProducer
 
     path = Path(args.file)
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    try:
+        mapping = build_mapping(args.map or [], args.mapping)
+        if args.dry_run:
+            return print_preview(settings, args, path, fmt, mapping)
+    except MappingError as exc:  # a mapping mistake: say what to write, no traceback
+        err.print(f"[red]mapping error:[/] {exc}")
+        return 2
 
     async def run() -> Any:
         with Progress(console=console) as progress:
@@ -107,7 +115,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             async with SignalProducer(settings) as producer:
                 return await import_file(
                     producer, path, channel=args.channel, source=args.source, brand=args.brand, fmt=fmt,
-                    on_record=lambda: progress.advance(task),
+                    on_record=lambda: progress.advance(task), mapping=mapping,
                 )  # fmt: skip
 
     summary = asyncio.run(run())
@@ -122,6 +130,31 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             "check TOUCHPOINT_KAFKA_BOOTSTRAP and run the same import again (it is safe to repeat)"
         )
         return 1
+    return 0
+
+
+def print_preview(settings: Settings, args: argparse.Namespace, path: Path, fmt: str, mapping: Any) -> int:
+    """`touchpoint import --dry-run`: the first mapped records and what would be dead-lettered; nothing is sent."""
+    from touchpoint.connectors.files import preview_file
+    from touchpoint.core.identity import Identity
+
+    preview = preview_file(
+        path, channel=args.channel, source=args.source, brand=args.brand, identity=Identity.from_settings(settings),
+        fmt=fmt, mapping=mapping, show=args.show,
+    )  # fmt: skip
+    console.print(f"dry run of {path.name}: nothing is sent. The first {len(preview.records)} mapped records:")
+    for record in preview.records:
+        print(json.dumps(record, default=str, ensure_ascii=False))
+    if preview.letters:
+        console.print(f"would be dead-lettered (the first {len(preview.letters)}):")
+        for number, stage, reason in preview.letters:
+            console.print(f"  record {number}: {stage}: {reason}", highlight=False, markup=False)
+    if preview.ignored_columns:
+        console.print(f"columns not mapped (ignored): {', '.join(preview.ignored_columns)}", markup=False)
+    console.print(
+        f"read {preview.read} / would produce {preview.produced} / would dead-letter {preview.dead_lettered}"
+        f" / duplicates {preview.skipped_duplicates}"
+    )
     return 0
 
 
@@ -344,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", required=True)
     imp.add_argument("--brand", default="default")
     imp.add_argument("--format", choices=["csv", "jsonl", "zendesk"], help="zendesk: a Zendesk ticket export with comments")
+    imp.add_argument("--map", action="append", metavar="KEY=COLUMN",
+                     help="which column is what: id, occurred_at, nps|csat|ces|rating=COLUMN[:LOW-HIGH], comment, "
+                          "email, phone, account, touchpoint, brand, attribute (repeatable)")  # fmt: skip
+    imp.add_argument("--mapping", metavar="FILE.yaml", help="the same mapping as a YAML file (see connectors/mapping.py)")
+    imp.add_argument("--dry-run", action="store_true", help="map the file and show the first records and dead letters; send nothing")
+    imp.add_argument("--show", type=int, default=5, help="--dry-run: how many records and dead letters to show")
     imp.set_defaults(run=cmd_import)
 
     connect = sub.add_parser("connect", help="run the polling connectors a config file declares")

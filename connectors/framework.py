@@ -124,17 +124,22 @@ class Connector:
         self.params: dict[str, Any] = dict(config.params)
         self.brand = config.brand or "default"
         self.identity = Identity.from_settings(settings)
+        self.progress: Callable[[str, float | None, float | None], None] | None = None  # a progress display, if any
         base_url = config.base_url or self.default_base_url
         if not base_url:
             raise ValueError(f"connector {config.name!r}: set base_url in the config")
         headers = {"User-Agent": f"touchpoint-connector/0.1 ({config.name})", **config.headers}
         token = _secret(config.token_env, config.name)
         if token:
-            headers["Authorization"] = f"{self.auth_scheme} {token}"
+            headers.update(self.auth_headers(token))
         policy = RetryPolicy(max_retry_after_s=config.max_retry_after_s)
         self.http = HttpClient(
             base_url, name=config.name, headers=headers, rate_per_s=config.rate_limit_per_s, policy=policy
         )
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        """How the source wants the credential sent (override for Basic auth or an API-key header)."""
+        return {"Authorization": f"{self.auth_scheme} {token}"}
 
     # --- what a subclass implements ----------------------------------------------------
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
@@ -146,6 +151,11 @@ class Connector:
         raise NotImplementedError
 
     # --- helpers for subclasses ----------------------------------------------------------
+    def report(self, what: str, done: float | None = None, total: float | None = None) -> None:
+        """Tell the progress display what a long step is doing (an export's percent, responses sent of a file)."""
+        if self.progress is not None:
+            self.progress(what, done, total)
+
     def signal(self, *, source_id: Any, occurred_at: datetime, **fields: Any) -> RawSignal:
         """A RawSignal with this connector's source, channel, kind and brand filled in."""
         return RawSignal(

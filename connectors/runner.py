@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from touchpoint.connectors.config import ConnectorConfig, build_connector, load_config
@@ -148,10 +148,14 @@ def connect_command(
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         handled = _on_signals(loop, stop.set)
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[line]}")]
-        columns.append(TimeElapsedColumn())
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20)]
+        columns += [TextColumn("{task.fields[step]}"), TextColumn("{task.fields[line]}"), TimeElapsedColumn()]
         with Progress(*columns, console=console) as progress:
-            bars: dict[str, TaskID] = {c.name: progress.add_task(c.name, line="starting", total=None) for c in configs}
+            bars: dict[str, TaskID] = {
+                c.name: progress.add_task(c.name, line="starting", step="", total=None) for c in configs
+            }
+            for connector in connectors:  # long steps (an export) fill the bar; others pulse
+                connector.progress = _bar(progress, bars[connector.config.name])
 
             def update(run: ConnectorRun) -> None:
                 s = run.totals()
@@ -176,6 +180,16 @@ def connect_command(
             metrics_server.server_close()
     console.print(summary_table(runs))
     return 1 if any(run.stats.errors for run in runs) else 0
+
+
+def _bar(progress: Progress, task: TaskID) -> Callable[[str, float | None, float | None], None]:
+    """A connector's progress reports drawn on its row: the step, and the bar when the step has a total."""
+
+    def report(what: str, done: float | None, total: float | None) -> None:
+        shown = f"{what} {done:.0f}/{total:.0f}" if done is not None and total else what
+        progress.update(task, step=shown, completed=done or 0, total=total)
+
+    return report
 
 
 @asynccontextmanager

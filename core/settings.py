@@ -69,6 +69,13 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# Credentials of the survey and support tools (masked by describe()).
+_SOURCE_SECRETS = (
+    "surveymonkey_api_secret", "surveymonkey_access_token", "qualtrics_shared_key", "qualtrics_api_token",
+    "delighted_api_key", "intercom_client_secret", "intercom_access_token",
+)  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Everything a Touchpoint process can be told; immutable once built."""
 
@@ -148,6 +155,24 @@ class Settings(BaseSettings):
     typeform_webhook_secret: str | None = Field(None, repr=False)
     formbricks_webhook_secret: str | None = Field(None, repr=False)
     generic_webhook_secret: str | None = Field(None, repr=False)
+    # SurveyMonkey: Sm-Signature is keyed "api_key&api_secret"; the event carries ids only, so the
+    # receiver fetches the response with the access token (connectors/surveymonkey.py).
+    surveymonkey_api_key: str | None = None
+    surveymonkey_api_secret: str | None = Field(None, repr=False)
+    surveymonkey_access_token: str | None = Field(None, repr=False)
+    surveymonkey_base_url: str = "https://api.surveymonkey.com"
+    # Qualtrics event subscriptions: HMAC checked when a shared key is set; responses fetched with
+    # the API token from the data center's base URL, e.g. https://iad1.qualtrics.com (connectors/qualtrics.py).
+    qualtrics_shared_key: str | None = Field(None, repr=False)
+    qualtrics_api_token: str | None = Field(None, repr=False)
+    qualtrics_base_url: str | None = None
+    # Delighted signs webhooks with the account's API key (connectors/delighted.py).
+    delighted_api_key: str | None = Field(None, repr=False)
+    # Intercom signs webhooks with the app's client secret; with an access token the receiver
+    # fetches the whole conversation (connectors/intercom.py).
+    intercom_client_secret: str | None = Field(None, repr=False)
+    intercom_access_token: str | None = Field(None, repr=False)
+    intercom_base_url: str = "https://api.intercom.io"
 
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
@@ -209,7 +234,7 @@ class Settings(BaseSettings):
         for name in ("customer_id_secret", "sealing_key"):
             if shown.get(name):
                 shown[name] = "***"
-        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
+        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret", *_SOURCE_SECRETS):
             if shown.get(name):
                 shown[name] = "***"
         return shown
