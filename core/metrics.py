@@ -9,9 +9,9 @@ a status class, a stage, a reason class, a topic/partition. Never a customer
 id, a signal id or free text (use :func:`reason_class` for error reasons).
 
 All metrics live in the default registry, which also carries the process and
-Python GC collectors. Serve them with :func:`add_metrics_route` (an aiohttp
-app, e.g. the Faust worker's web server or the webhook receiver) or
-:func:`serve_metrics` (a thread, for processes without a web server).
+Python GC collectors. Serve them with :func:`add_metrics_route` on an aiohttp
+app (the Faust worker's web server, the webhook receiver, `touchpoint
+connect`'s ops server).
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ CONNECTOR_RATE_LIMIT_WAIT_SECONDS = Counter(
     "touchpoint_connector_rate_limit_wait_seconds_total",
     "Seconds a connector spent waiting on rate limits.",
     ["connector"],
+)
+CONNECTOR_ERRORS = Counter(
+    "touchpoint_connector_errors_total",
+    "Failed connector passes by kind: configuration (the connector stops; fix and restart), transient (retried), "
+    "bug (retried, traceback logged).",
+    ["connector", "kind"],
 )
 CONNECTOR_PAGE_TOKEN_RESETS = Counter(
     "touchpoint_connector_page_token_resets_total",
@@ -243,13 +249,6 @@ def add_metrics_route(app: Any, path: str = "/metrics") -> None:
     app.router.add_get(path, metrics_handler)
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:
-    """Serve /metrics from a daemon thread (for processes without an aiohttp app); returns the server."""
-    from prometheus_client import start_http_server
-
-    set_build_info()
-    server, _thread = start_http_server(port, addr=host)
-    return server
 
 
 def lag_by_partition(highwater: Mapping[Any, int | None], committed: Mapping[Any, int | None]) -> dict[Any, int]:
