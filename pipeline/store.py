@@ -61,14 +61,30 @@ def connect(url: str, database: str | None = None) -> Client:
 
 
 @dataclass(frozen=True)
+class Statement:
+    sql: str
+    when: str | None = None  # a query answering 1 when the statement must run (a step of a resumable change)
+
+
+@dataclass(frozen=True)
 class Migration:
+    """One versioned DDL file. A statement preceded by ``-- when: QUERY`` runs only while QUERY
+    answers 1, so a file that moves data (003) is safe to run again after a crash halfway."""
+
     version: int
     name: str
     sql: str
 
-    def statements(self, database: str) -> list[str]:
-        text = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
-        return [s.strip().replace("{db}", database) for s in text.split(";") if s.strip()]
+    def statements(self, database: str) -> list[Statement]:
+        kept = [line for line in self.sql.splitlines() if not line.strip().startswith("--") or line.strip().startswith("-- when:")]
+        found = []
+        for chunk in "\n".join(kept).split(";"):
+            lines = [line.strip() for line in chunk.splitlines() if line.strip()]
+            when = next((line.removeprefix("-- when:").strip() for line in lines if line.startswith("-- when:")), None)
+            body = "\n".join(line for line in lines if not line.startswith("-- when:"))
+            if body:
+                found.append(Statement(body.replace("{db}", database), when.replace("{db}", database) if when else None))
+        return found
 
 
 def migrations() -> list[Migration]:
@@ -134,7 +150,8 @@ class Store:
             if migration.version in done:
                 continue
             for statement in migration.statements(db):
-                self.client.command(statement)
+                if statement.when is None or self.client.command(statement.when) in (1, "1"):
+                    self.client.command(statement.sql)
             self.client.insert(f"{db}.schema_migrations", [[migration.version, migration.name]], ["version", "name"])
             applied.append(migration.name)
         return applied
