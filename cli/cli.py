@@ -50,19 +50,23 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.up import run_up
 
     overrides = {k: v for k, v in (("webhook_port", args.webhook_port), ("web_port", args.web_port)) if v is not None}
-    return run_up(settings.with_overrides(**overrides) if overrides else settings, console)
+    return run_up(settings.with_overrides(**overrides) if overrides else settings, console, args.broker_port)
 
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.core.broker import EmbeddedBroker
 
-    with EmbeddedBroker(port=args.port) as broker:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # taken below, not by handlers
+    with EmbeddedBroker(port=args.port, log_file=settings.data_dir / "broker.log") as broker:
         console.print(f"embedded Kafka-protocol broker (Tansu) ready on {broker.bootstrap}; Ctrl-C stops it")
         console.print(f"  export TOUCHPOINT_KAFKA_BOOTSTRAP={broker.bootstrap}")
-        try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
-            pass
+        console.print(f"  in memory, for trials: its topics are gone when it stops; log: {broker.log_file}")
+        while signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 1.0) is None:
+            died = broker.died()
+            if died:
+                err.print(f"[red]error:[/] {escape(died)}")
+                return 3
     return 0
 
 
@@ -359,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded stack, long-running: broker, worker (+ /metrics), webhook receiver")
     up.add_argument("--webhook-port", type=int, help="webhook receiver port (default: settings.webhook_port, 8088)")
     up.add_argument("--web-port", type=int, help="worker web server port (default: settings.web_port, 6066)")
+    up.add_argument("--broker-port", type=int, help="embedded Kafka broker port (default: a free port)")
     up.set_defaults(run=cmd_up)
 
     broker = sub.add_parser("broker", help="run only the embedded Kafka-protocol broker")

@@ -14,18 +14,22 @@ becomes a dead letter instead of an error that stops a whole import.
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from touchpoint.core.deadletter import DeadLetterCodec, dead_letter
-from touchpoint.core.kafka import client_options
+from touchpoint.core.kafka import client_options, create_topics
 from touchpoint.core.metrics import count_dead_letters
 from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
 from touchpoint.schemas.codec import AvroCodec, EncodeError
 from touchpoint.schemas.signal import InvalidSignal, RawSignal
+
+log = logging.getLogger(__name__)
 
 
 class SignalProducer:
@@ -43,15 +47,30 @@ class SignalProducer:
     async def __aenter__(self) -> "SignalProducer":
         try:
             await self._producer.start()
+            await self._ensure_topics()
         except BaseException:
             await self._producer.stop()  # release what start() opened before it failed
             raise
         return self
 
+    async def _ensure_topics(self) -> None:
+        """Create the raw and dead-letter topics with ``topic_partitions`` when the broker lacks them, rather than
+        let a first send auto-create them with the broker's default partition count."""
+        cluster = await self._producer.client.fetch_all_metadata()
+        missing = [t for t in (self.settings.topic_raw, self.settings.topic_dead_letter) if t not in cluster.topics()]
+        if missing:
+            try:
+                await create_topics(self.settings, missing)
+            except KafkaError as exc:  # e.g. no permission on a managed cluster: topics made by the ops team
+                log.warning("could not create topics %s (%s); sending anyway", ", ".join(missing), exc)
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._producer.stop()
+        try:  # a gone broker would keep the flush waiting; what was not acknowledged was never counted as sent
+            await asyncio.wait_for(self._producer.stop(), self.settings.shutdown_timeout_s)
+        except asyncio.TimeoutError:
+            log.error("the Kafka producer did not stop within %.0fs (is the broker unreachable?)", self.settings.shutdown_timeout_s)
 
     def encode(self, signal: RawSignal) -> bytes:
         """Validated Avro bytes with the text sealed; raises InvalidSignal naming what is wrong."""

@@ -157,6 +157,11 @@ COMMIT_STALL_SECONDS = Gauge(
     "Seconds since this partition's committed offset last moved while it had lag (0 when moving or caught up).",
     ["topic", "partition"],
 )
+CONSUMER_LOG_RESETS = Counter(
+    "touchpoint_consumer_log_resets_total",
+    "Times the broker was found to have lost its state (topics gone, offsets beyond the log end) and the worker "
+    "recreated the topics and rejoined its group (pipeline/broker_reset.py).",
+)
 DEAD_LETTERS = Counter(
     "touchpoint_dead_letters_total",
     "Dead letters sent, by stage and reason class (see touchpoint.core.metrics.reason_class).",

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0)
     # /readyz turns false (and TouchpointCommitsStalled fires) when a partition with lag commits nothing this long.
     commit_stall_s: float = Field(120.0, gt=0)
+    # A stopping process never waits longer than this for Kafka goodbyes (a gone broker makes them hang).
+    shutdown_timeout_s: float = Field(20.0, gt=0)
 
     # ClickHouse
     clickhouse_url: str = "chdb://.touchpoint/clickhouse"

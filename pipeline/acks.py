@@ -37,9 +37,17 @@ class HeldBatch:
             event.message.incref()
 
     async def release(self, stream: Any) -> None:
-        """Data is safe: let Faust commit these offsets."""
+        """Data is safe: let Faust commit these offsets, unless the partitions were reassigned meanwhile.
+
+        After a rebalance the batch's offsets belong to the previous generation:
+        the partition's next owner starts from the offset the broker holds, so
+        committing these (possibly from a log that no longer exists, see
+        pipeline/broker_reset.py) could only skip records.
+        """
+        current = stream.app.consumer_generation_id
         for event in self.events:
-            await stream.ack(event)
+            if event.message.generation_id in (None, current):
+                await stream.ack(event)
 
 
 async def process_in_place(

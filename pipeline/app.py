@@ -46,9 +46,11 @@ def incoming(events: Sequence[Any]) -> list[Incoming]:
 
 
 async def deliver(topic: Any, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-    """Send and wait until the broker acknowledged every message."""
+    """Send and wait until the broker acknowledged every message; raises the first failure (after all answered)."""
     futures = [await topic.send(key=key, value=value) for key, value in items]
-    await asyncio.gather(*futures)
+    for outcome in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.App:

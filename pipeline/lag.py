@@ -24,6 +24,7 @@ import faust
 
 from touchpoint.core import metrics
 from touchpoint.core.settings import Settings
+from touchpoint.pipeline.broker_reset import check_for_reset
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0
@@ -57,19 +58,26 @@ class CommitProgress:
         return {f"{tp.topic}[{tp.partition}]": s for tp, s in self._stall.items() if s > self.stall_after_s}
 
 
-async def measure_lag(app: faust.App, topics: set[str]) -> tuple[dict[Any, int], dict[Any, int | None]]:
-    """(lag, committed offset) for every partition of ``topics`` assigned to this worker."""
+@dataclass(frozen=True)
+class PartitionState:
+    highwater: dict[Any, int | None]
+    committed: dict[Any, int | None]
+    lag: dict[Any, int]
+
+
+async def measure(app: faust.App, topics: set[str]) -> PartitionState:
+    """End offset, committed offset and lag of every partition of ``topics`` assigned to this worker."""
     consumer = app.consumer
     tps = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
     if not tps:
-        return {}, {}
+        return PartitionState({}, {}, {})
     highwater = await consumer.highwaters(*tps)
     committed = {tp: consumer._committed_offset.get(tp) for tp in tps}  # faust keeps no public getter
     base = dict(committed)
     unknown = [tp for tp, offset in committed.items() if offset is None]
     if unknown:  # nothing committed yet: everything from the log start is still to do
         base.update(await consumer.earliest_offsets(*unknown))
-    return metrics.lag_by_partition(highwater, base), committed
+    return PartitionState(dict(highwater), committed, metrics.lag_by_partition(highwater, base))
 
 
 def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = LAG_INTERVAL_S) -> None:
@@ -82,18 +90,24 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
     @app.timer(interval=interval_s, name="touchpoint_consumer_lag")
     async def publish_lag() -> None:
         try:
-            lags, committed = await measure_lag(app, topics)
-        except Exception as exc:  # during a rebalance offsets can be unavailable; try next tick
+            state = await measure(app, topics)
+        except Exception as exc:  # during a rebalance (or with topics gone) offsets can be unavailable
             log.debug("consumer lag not measurable now: %s", exc)
-            return
-        for tp, lag in lags.items():
+            state = PartitionState({}, {}, {})
+        for tp, lag in state.lag.items():
             labels = (tp.topic, str(tp.partition))
             metrics.CONSUMER_LAG.labels(*labels).set(lag)
-            metrics.COMMIT_STALL_SECONDS.labels(*labels).set(progress.observe(tp, committed.get(tp), lag))
-        for tp in shown - set(lags):
+            metrics.COMMIT_STALL_SECONDS.labels(*labels).set(progress.observe(tp, state.committed.get(tp), lag))
+        for tp in shown - set(state.lag):
             labels = (tp.topic, str(tp.partition))
             metrics.CONSUMER_LAG.remove(*labels)
             metrics.COMMIT_STALL_SECONDS.remove(*labels)
             progress.forget(tp)
         shown.clear()
-        shown.update(lags)
+        shown.update(state.lag)
+        try:
+            if await check_for_reset(app, settings, state.highwater, state.committed):
+                for tp in list(shown):  # the old logs' numbers mean nothing now
+                    progress.forget(tp)
+        except Exception as exc:  # the broker may be away right now; the next tick checks again
+            log.debug("broker state not checkable now: %s", exc)
