@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -138,6 +138,25 @@ class Settings(BaseSettings):
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
     min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
+
+    # Alerts (pipeline/alerts): drops and spikes per brand, brand x channel, brand x touchpoint
+    alert_window_h: float = Field(24.0, gt=0, le=168, description="window of the rate and score tests (sentiment, NPS, CSAT, emotions)")
+    alert_volume_window_h: float = Field(3.0, gt=0, le=168, description="window of the volume spike/drop tests")
+    alert_baseline: Literal["weekly", "trailing"] = Field(
+        "weekly", description="weekly: the same hours of the K weeks before; trailing: the K windows just before"
+    )
+    alert_baseline_windows: int = Field(4, ge=1, le=12, description="K, baseline windows per test")
+    alert_min_baseline_windows: int = Field(2, ge=1, description="fewer baseline windows with data: no test")
+    alert_min_n: int = Field(30, ge=1, description="fewest responses (or expected signals, for volume) a test needs")
+    alert_false_alarms_per_week: float = Field(0.5, gt=0, description="budget across all series; sets the per-evaluation FDR")
+    alert_step_min: float = Field(15.0, gt=0, description="windows end on this grid; one evaluation per step")
+    alert_settle_min: float = Field(10.0, ge=0, description="leave out the newest minutes (signals still arriving)")
+    alert_resolve_p: float = Field(0.05, gt=0, lt=1, description="an open alert resolves when its p-value rises above this")
+    alert_volume_min_cv: float = Field(0.1, ge=0, description="least week-to-week variation of a window's volume (CV)")
+    alert_rate_min_sd: float = Field(2.0, ge=0, description="least week-to-week variation of a share or score, in points")
+    alert_emotions: list[str] = Field(["anger", "urgency"], description="emotions whose rising share alerts")
+    alert_interval_s: float = Field(300.0, gt=0, description="how often `touchpoint watch` / the worker timer look")
+    alert_watch_in_worker: bool = False  # the worker runs the detector on a timer (leader only)
 
     @field_validator("clickhouse_url")
     @classmethod
