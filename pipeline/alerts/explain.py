@@ -59,6 +59,8 @@ def contributions(metric: AlertMetric, counts: dict[tuple[str, str, str], Counts
     for (_, dimension, value), c in counts.items():
         current, n = metric.value(c, (0,))
         baseline, baseline_n = metric.value(c, slots)
+        if n == 0 and baseline_n == 0:
+            continue  # e.g. a channel without NPS responses
         if metric.kind == "count":
             part = current - baseline
         else:

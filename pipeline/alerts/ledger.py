@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from touchpoint.pipeline.alerts.detect import Finding
@@ -117,7 +117,8 @@ def write(store: Store, alerts: list[Alert]) -> None:
 
 
 def _alert(row: dict[str, Any]) -> Alert:
-    row = dict(row)
+    """A stored row as an Alert (ClickHouse returns its UTC times without a zone)."""
+    row = {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v for k, v in row.items()}
     row["explanation"] = json.loads(row["explanation"] or "{}")
     return Alert(**row)
 

@@ -8,8 +8,8 @@ the window, the range expected if nothing changed, n on both sides, z).
 * Counts (volume): the baseline windows' counts give a Poisson-gamma posterior
   for the rate; the window's count is tested against its posterior
   predictive, a negative binomial. Counts vary between weeks more than Poisson
-  does (campaigns, weather), so the variance is the larger of the baseline
-  windows' own spread and ``min_cv``.
+  does (campaigns, weather): the extra variance is the baseline windows' own
+  spread, pooled with a floor of ``min_cv`` (see PRIOR_DF).
 * Shares (CSAT top-2-box, share of anger or urgency): the window's k of n is
   tested against a beta-binomial whose beta has the baseline share as its mean
   and, as its variance, the baseline's sampling error plus the between-window
@@ -40,6 +40,10 @@ from scipy import stats
 Direction = Literal["up", "down"]
 LEVEL = 0.95  # every interval here is a 95% interval
 _TAIL = (1 - LEVEL) / 2
+# Four baseline windows estimate their own spread poorly (3 degrees of freedom): the estimate is
+# pooled with the floor as a prior worth PRIOR_DF degrees of freedom (a scaled inverse chi-square
+# prior centred on the floor; its posterior scale), and never goes below the floor.
+PRIOR_DF = 4.0
 
 
 @dataclass(frozen=True)
@@ -69,28 +73,36 @@ def count_test(current: int, baseline: Sequence[int], direction: Direction, min_
     counts = np.asarray(baseline, dtype=float)
     k = len(counts)
     mean = (counts.sum() + 0.5) / k  # Jeffreys: a baseline of zeros still predicts a small rate
-    spread = counts.var(ddof=1) if k > 1 else 0.0
-    per_window = max(mean + (min_cv * mean) ** 2, spread)  # a window's variance around the true rate
+    extra = counts.var(ddof=1) - mean if k > 1 else 0.0  # beyond Poisson
+    per_window = mean + _pooled(extra, k, (min_cv * mean) ** 2)  # a window's variance around the true rate
     variance = per_window * (1 + 1 / k)  # plus the uncertainty of the mean of k windows
-    size = mean**2 / (variance - mean)
-    predictive = stats.nbinom(size, mean / variance)
-    lower = float(predictive.cdf(current))
-    upper = float(predictive.sf(current - 1))
+    size, prob = mean**2 / (variance - mean), mean / variance
+    lower = float(stats.nbinom.cdf(current, size, prob))
+    upper = float(stats.nbinom.sf(current - 1, size, prob))
+    expected_low, expected_high = stats.nbinom.ppf([_TAIL, 1 - _TAIL], size, prob)
     low = stats.chi2.ppf(_TAIL, 2 * current) / 2 if current > 0 else 0.0  # Garwood's exact Poisson interval
     high = stats.chi2.ppf(1 - _TAIL, 2 * current + 2) / 2
     return Outcome(
         current=float(current), current_low=float(low), current_high=float(high),
-        expected=float(mean), expected_low=float(predictive.ppf(_TAIL)), expected_high=float(predictive.ppf(1 - _TAIL)),
+        expected=float(mean), expected_low=float(expected_low), expected_high=float(expected_high),
         n=int(current), baseline_n=int(counts.sum()),
         score=float((current - mean) / math.sqrt(variance)), p_value=_one_sided(lower, upper, direction),
     )  # fmt: skip
 
 
+def _pooled(estimate: float, windows: int, floor: float) -> float:
+    """A between-window variance from ``windows`` baseline windows, pooled with the floor (PRIOR_DF)."""
+    if windows < 2:
+        return floor
+    own_df = windows - 1
+    return max(floor, (PRIOR_DF * floor + own_df * max(0.0, estimate)) / (PRIOR_DF + own_df))
+
+
 def _between_variance(values: np.ndarray, sampling: np.ndarray, floor: float) -> float:
-    """Variance of the true value between windows beyond sampling noise (method of moments), at least floor."""
+    """Variance of the true value between windows beyond sampling noise (method of moments), pooled."""
     if len(values) < 2:
         return floor
-    return max(floor, float(values.var(ddof=1) - sampling.mean()))
+    return _pooled(float(values.var(ddof=1) - sampling.mean()), len(values), floor)
 
 
 def share_test(
@@ -109,14 +121,15 @@ def share_test(
     between = _between_variance(shares, p0 * (1 - p0) / base_n[used], floor**2)
     variance = p0 * (1 - p0) / total_n + between * (1 + 1 / max(1, used.sum()))
     concentration = max(p0 * (1 - p0) / variance - 1, 1e-6)
-    predictive = stats.betabinom(n, p0 * concentration, (1 - p0) * concentration)
-    lower = float(predictive.cdf(hits))
-    upper = float(predictive.sf(hits - 1))
-    window = stats.beta(hits + 0.5, n - hits + 0.5)  # Jeffreys interval for the window's share
+    # The whole predictive distribution at once: both tails summed from the pmf (exact, and fast for any n).
+    pmf = stats.betabinom.pmf(np.arange(n + 1), n, p0 * concentration, (1 - p0) * concentration)
+    cdf, sf = np.cumsum(pmf), np.cumsum(pmf[::-1])[::-1]
+    lower, upper = float(cdf[hits]), float(sf[hits])
+    expected_low, expected_high = np.searchsorted(cdf, [_TAIL, 1 - _TAIL])
+    low, high = stats.beta.ppf([_TAIL, 1 - _TAIL], hits + 0.5, n - hits + 0.5)  # Jeffreys interval
     return Outcome(
-        current=100 * hits / n, current_low=100 * float(window.ppf(_TAIL)), current_high=100 * float(window.ppf(1 - _TAIL)),
-        expected=100 * p0, expected_low=100 * float(predictive.ppf(_TAIL)) / n,
-        expected_high=100 * float(predictive.ppf(1 - _TAIL)) / n,
+        current=100 * hits / n, current_low=100 * float(low), current_high=100 * float(high),
+        expected=100 * p0, expected_low=100 * float(expected_low) / n, expected_high=100 * float(min(expected_high, n)) / n,
         n=int(n), baseline_n=int(total_n),
         score=float((hits / n - p0) / math.sqrt(p0 * (1 - p0) / n + variance)), p_value=_one_sided(lower, upper, direction),
     )  # fmt: skip

@@ -12,7 +12,7 @@ prior alpha_w from the background (both together) scaled to alpha_0 tokens
 The prior shrinks rare terms toward the background, so a word said twice does
 not outrank one said two hundred times, and z accounts for how often each was
 said. Terms are lower-cased words and two-word phrases (no stop words, no PII
-placeholders such as [EMAIL]).
+placeholders such as [EMAIL]), counted once per text.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def terms(text: str) -> list[str]:
 
 
 def count_terms(texts: Iterable[str]) -> Counter[str]:
+    """In how many texts each term occurs (once per text: one long rant does not outvote many customers)."""
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(terms(text))
+        counts.update(set(terms(text)))
     return counts
 
 
