@@ -167,6 +167,59 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts."""
+    import time
+    from datetime import timezone
+
+    from touchpoint.pipeline.alerts.watch import watch_once
+    from touchpoint.pipeline.store import Store, StoreUnavailable
+
+    at = parse_when(args.at)
+    store = Store.from_settings(settings)
+    try:
+        store.migrate()
+        while True:
+            cycle = watch_once(store, settings, at or datetime.now(timezone.utc))
+            print_cycle(cycle, args.format)
+            if args.once or at is not None:
+                return 0
+            time.sleep(settings.alert_interval_s)
+    except StoreUnavailable as exc:
+        err.print(f"[red]store unavailable:[/] {exc} (check TOUCHPOINT_CLICKHOUSE_URL)")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        store.close()
+
+
+def print_cycle(cycle: Any, fmt: str) -> None:
+    """Opened and resolved alerts with their numbers and why; one JSON object per alert with --format json."""
+    if fmt == "json":
+        for alert in [*cycle.opened, *cycle.resolved]:
+            print(json.dumps(alert.as_json(), default=str))
+        return
+    for alert in cycle.opened:
+        why = alert.explanation
+        console.print(f"[red bold]ALERT[/] {alert.summary}")
+        if why.get("terms"):
+            console.print("  why: " + ", ".join(f"{t['term']} (z={t['z']:.1f})" for t in why["terms"][:8]))
+        for quote in why.get("verbatims", []):
+            console.print(f"  \u201c{quote}\u201d", markup=False)
+        for dim in ("channel", "source"):
+            parts = [f"{c[dim]} {c['change']:+.1f}" for c in why.get("contributions", {}).get(dim, [])[:3]]
+            if parts:
+                console.print(f"  by {dim}: " + ", ".join(parts))
+    for alert in cycle.resolved:
+        console.print(f"[green]resolved[/] {alert.metric} at {alert.dimension} {alert.value} ({alert.brand}), open since {alert.opened_at:%Y-%m-%d %H:%M}")
+    evaluation = cycle.evaluation
+    err.print(
+        f"{evaluation.end:%Y-%m-%d %H:%M} UTC: {cycle.tests} tests, {len(evaluation.flagged)} significant "
+        f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved"
+    )
+
+
 def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(rows, default=str, indent=2))
@@ -335,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--brand")
     report.add_argument("--channel")
     report.set_defaults(run=cmd_report)
+
+    watch = sub.add_parser("watch", help="alerts: drops and spikes per brand, channel and touchpoint, explained")
+    watch.add_argument("--once", action="store_true", help="one evaluation, then exit")
+    watch.add_argument("--at", help="evaluate as of this time (a date, time or span like 2h), once")
+    watch.add_argument("--format", choices=["table", "json"], default="table")
+    watch.set_defaults(run=cmd_watch)
 
     journey = sub.add_parser("journey", help="every signal of one customer across channels, in time order")
     journey.add_argument("customer_id")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import faust
@@ -27,6 +28,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.models.encoder import set_inference_threads
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.acks import HeldBatch
+from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
 from touchpoint.pipeline.health import register_ops
@@ -81,6 +83,8 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     app.touchpoint = {"enrich": enrich_stage, "sink": sink_stage, "store": store}  # for tools and tests
     register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
     register_api(app, store, settings)  # /api/v1/... metric API on the same web server
+    if settings.alert_watch_in_worker:
+        register_alert_timer(app, store, settings)
 
     async def send_dead(letters: Sequence[dict[str, Any]]) -> None:
         await deliver(dead, [(letter["key"], encode_dead_letter(letter)) for letter in letters])
@@ -107,6 +111,20 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
             await batch.release(stream)
 
     return app
+
+
+def register_alert_timer(app: faust.App, store: AsyncStore, settings: Settings) -> None:
+    """Alerts every ``alert_interval_s`` on the leader only (one watcher per app), on the store's thread."""
+
+    @app.timer(settings.alert_interval_s, on_leader=True)
+    async def watch_alerts() -> None:
+        try:
+            cycle = await store.run(watch_once, store.store, settings, datetime.now(timezone.utc))
+        except Exception:  # a failed cycle (store down, table not migrated yet) is retried at the next tick
+            log.exception("alert watch cycle failed; retrying at the next tick")
+            return
+        for alert in cycle.opened:
+            log.warning("alert opened: %s", alert.summary)
 
 
 def __getattr__(name: str) -> Any:

@@ -129,7 +129,10 @@ def open_alerts(store: Store) -> dict[tuple[str, str, str, str], Alert]:
 
 
 def recent_alerts(store: Store, since: datetime | None = None, brand: str | None = None, limit: int = 50) -> list[Alert]:
-    """Open alerts first, then the most recently opened; ``since`` keeps alerts open or updated after it."""
+    """Open alerts first, then the most recently opened; ``since`` keeps alerts open or updated after it.
+    A store not migrated to the alerts table yet has none."""
+    if not store.query("EXISTS TABLE {db}.alerts")[0]["result"]:
+        return []
     clauses, params = ["1"], {"limit": limit}
     if since is not None:
         clauses.append("(state = 'open' OR updated_at >= {since:DateTime64(3, 'UTC')})")

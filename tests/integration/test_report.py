@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.alert_rows import SPIKE, signals
 from tests.cx_rows import T0, signal, store_signals
+from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.queries import Filters
 from touchpoint.pipeline.report import write_report
 
@@ -79,7 +81,31 @@ def test_chromium_renders_every_chart_with_counts(store, settings, tmp_path: Pat
 
 
 @needs_chromium
+def test_alerts_show_their_numbers_and_why(store, settings, tmp_path: Path) -> None:
+    store_signals(store, signals(SPIKE[1], changes=True))  # a volume spike in product_quality (tests/alert_rows.py)
+    opened = watch_once(store, settings, SPIKE[0] + timedelta(hours=3, minutes=10)).opened
+    alert = next(a for a in opened if a.key == ("acme", "touchpoint", "product_quality", "volume_spike"))
+    dom = dump_dom(write_report(settings, tmp_path / "report.html"), tmp_path / "profile")
+    assert 'data-render="ok"' in dom
+    card = section(dom, "alerts-card")
+    assert card.count('class="alert-card') >= 1 and f'data-alert="{alert.alert_id}"' in card
+    shown = card[card.index(f'data-alert="{alert.alert_id}"') :]
+    shown = shown[: shown.find("data-alert=", 10) if "data-alert=" in shown[10:] else None]  # this card only
+    assert "Volume spike · touchpoint product quality" in shown and 'data-state="open"' in dom
+    assert f"n={alert.n:,}" in shown and "baseline n=" in shown and "z=+" in shown
+    assert '<span class="term"' in shown and "battery" in shown
+    assert shown.count('class="alert-verbatim"') == 3 and "by channel: review" in shown
+
+
+@needs_chromium
 def test_an_empty_store_still_renders_a_page_that_says_so(store, settings, tmp_path: Path) -> None:
     path = write_report(settings, tmp_path / "empty.html")
     dom = dump_dom(path, tmp_path / "profile")
     assert 'data-render="ok"' in dom and "No signals stored yet" in dom
+
+
+@needs_chromium
+def test_a_report_without_alerts_says_so(store, settings, tmp_path: Path) -> None:
+    seed(store, 60)
+    dom = dump_dom(write_report(settings, tmp_path / "report.html"), tmp_path / "profile")
+    assert "nothing moved beyond its usual range" in section(dom, "alerts-card")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
 
-from tests.ops_queries import DEPLOY, alert_rules, dashboard, dashboard_sql, panels
+from tests.ops_queries import DEPLOY, alert_rules, dashboard, dashboard_annotation_sql, dashboard_sql, panels
 from touchpoint.pipeline.store import Store
 
 PROMETHEUS_DIR = DEPLOY / "prometheus"
@@ -113,3 +114,27 @@ def test_cx_dashboard_sql_runs_on_the_migrated_schema(store: Store) -> None:
     assert by_touchpoint["mobile_app"]["nps"] is None and by_touchpoint["mobile_app"]["n"] == 1
     volume = {(row["channel"]) for row in results[5]}
     assert volume == {"survey", "review"}
+
+
+def test_cx_dashboard_marks_alerts_as_annotations(store: Store) -> None:
+    from touchpoint.pipeline.alerts.ledger import Alert, alert_id, write
+
+    board = dashboard("touchpoint-cx")
+    [annotation] = board["annotations"]["list"]
+    assert provisioned_datasources()[annotation["datasource"]["uid"]] == annotation["datasource"]["type"]
+    now = datetime.now(timezone.utc)
+    key = ("acme", "touchpoint", "delivery", "nps")
+    # An alert as pipeline/alerts/ledger.py stores it (its numbers are illustrative; the query's shape is tested).
+    alert = Alert(
+        alert_id=alert_id(key, now - timedelta(days=2)), brand="acme", dimension="touchpoint", value="delivery",
+        metric="nps", direction="down", state="open", opened_at=now - timedelta(days=2), updated_at=now - timedelta(days=1),
+        resolved_at=None, window_start=now - timedelta(days=3), window_end=now - timedelta(days=2), current=5.0,
+        current_low=0.0, current_high=10.0, expected=25.0, expected_low=18.0, expected_high=32.0, n=800,
+        baseline_n=3200, baseline_windows=4, score=-5.1, p_value=1e-7, q=7e-4, summary="NPS drop at touchpoint delivery",
+    )  # fmt: skip
+    write(store, [alert, replace(alert, alert_id="old", opened_at=now - timedelta(days=60), resolved_at=now - timedelta(days=59))])
+    [query] = dashboard_annotation_sql(store.database)
+    rows = store.query(query)
+    assert [set(r) for r in rows] == [{"time", "timeEnd", "text", "tags"}]  # Grafana's annotation columns
+    assert rows[0]["text"] == "OPEN: NPS drop at touchpoint delivery"  # the 60-day-old one is outside the range
+    assert rows[0]["tags"] == "nps,touchpoint:delivery,acme" and rows[0]["timeEnd"] > rows[0]["time"]
