@@ -204,6 +204,49 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint route test RULES FILE`: which rule each enriched signal hits (no broker, no store)."""
+    from touchpoint.pipeline.route_test import SignalFileError, route_file
+    from touchpoint.pipeline.rules import RulesError, load_rules, load_vocabulary
+
+    try:
+        rules = load_rules(args.rules, load_vocabulary(settings.taxonomy_path))
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with source:
+            rows, summary = route_file(rules, source, assume_open_case=args.assume_open_case)
+    except RulesError as exc:
+        err.print(f"[red]routing rules error:[/]\n{exc}", highlight=False)
+        return 2
+    except (OSError, SignalFileError) as exc:
+        err.print(f"[red]signals file error:[/] {args.file}: {exc}", highlight=False)
+        return 2
+    shown = [row for row in rows if row.routes or args.all]
+    if args.format == "json":
+        for row in shown:
+            print(json.dumps(row.as_dict(), ensure_ascii=False))
+    else:
+        table = Table(title=f"routing {args.file} with {args.rules} ({rules.spec.mode}, version {rules.version})")
+        for column in ("line", "touchpoint", "sentiment", "score", "rule", "team", "priority", "SLA"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("text (redacted)", no_wrap=True, overflow="ellipsis", max_width=50)
+        for row in shown:
+            d = row.as_dict()
+            score = "-" if d["sentiment_score"] is None else f"{d['sentiment'][:3]} {d['sentiment_score']:+.2f}"
+            for route in d["routes"] or [{"rule": "-", "team": "-", "priority": "-", "sla_hours": None}]:
+                sla = "-" if route["sla_hours"] is None else f"{route['sla_hours']:g}h"
+                table.add_row(str(d["line"]), d["touchpoint"], score, d["score"] or "-", route["rule"], route["team"],
+                              route["priority"], sla, d["text"])  # fmt: skip
+        Console(width=None if sys.stdout.isatty() else 170).print(table)  # piped: wide rows, not wrapped
+    teams = ", ".join(f"{team} {n}" for team, n in summary.by_team.most_common()) or "none"
+    err.print(
+        f"routed {summary.routed} of {summary.signals} signals ({summary.actions} actions); by team: {teams}",
+        highlight=False,
+    )
+    if summary.unused_rules:
+        err.print(f"rules that matched nothing: {', '.join(summary.unused_rules)}", highlight=False)
+    return 0
+
+
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.pipeline.offline import enrich_jsonl
 
@@ -350,6 +393,16 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--again", action="store_true", help="replay: also letters replayed before")
     dlq.add_argument("--dry-run", action="store_true", help="replay: only say what would be replayed")
     dlq.set_defaults(run=cmd_dlq)
+
+    route = sub.add_parser("route", help="routing rules: which team gets which signal")
+    route_sub = route.add_subparsers(dest="route_action", required=True)
+    route_test = route_sub.add_parser("test", help="which rule each enriched signal hits (no broker, no store)")
+    route_test.add_argument("rules", metavar="RULES.yaml", help="a routing rules file (example: touchpoint/samples/routing_rules.yaml)")
+    route_test.add_argument("file", metavar="FILE.jsonl", help="enriched signals, e.g. `touchpoint enrich` output; - for stdin")
+    route_test.add_argument("--format", choices=["table", "json"], default="table")
+    route_test.add_argument("--all", action="store_true", help="also list the signals no rule routes")
+    route_test.add_argument("--assume-open-case", action="store_true", help="evaluate open_case conditions as if the customer had a case open")
+    route_test.set_defaults(run=cmd_route)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")
