@@ -607,15 +607,28 @@ class RulesSource:
     rules stay in force until the file is fixed. The first load must succeed.
     """
 
-    def __init__(self, path: str | Path, vocabulary: Vocabulary | None = None, check_every_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        vocabulary: Vocabulary | None = None,
+        check_every_s: float = 5.0,
+        check: Callable[[RuleSet], Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.vocabulary = vocabulary
         self.check_every_s = check_every_s
-        self.rules = load_rules(self.path, vocabulary)
+        self.check = check  # more that must hold (e.g. every destination has a URL); raises RulesError
+        self.rules = self._load()
         self.last_error: str | None = None
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
         metrics.ROUTING_RULES_RELOADS.labels("ok").inc()
+
+    def _load(self) -> RuleSet:
+        rules = load_rules(self.path, self.vocabulary)
+        if self.check is not None:
+            self.check(rules)
+        return rules
 
     def _file_stamp(self) -> tuple[float, int] | None:
         try:
@@ -638,7 +651,7 @@ class RulesSource:
             return False
         self._stamp = stamp
         try:
-            rules = load_rules(self.path, self.vocabulary)
+            rules = self._load()
         except RulesError as exc:
             self.last_error = str(exc)
             metrics.ROUTING_RULES_RELOADS.labels("error").inc()
