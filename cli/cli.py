@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import getpass
 import json
 import signal
 import sys
@@ -247,6 +248,64 @@ def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment: say so in the history
+        return "touchpoint-cli"
+
+
+def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint cases list|show|ack|close|reopen|stats`: the closed loop, read and moved in ClickHouse."""
+    from touchpoint.pipeline.cases import CaseNotFound, TransitionRefused, case_detail, list_cases, transition
+    from touchpoint.pipeline.loop_metrics import loop_summary
+    from touchpoint.pipeline.queries import Filters
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        if args.cases_action == "list":
+            filters = {"status": args.status, "team": args.team, "priority": args.priority, "touchpoint": args.touchpoint,
+                       "brand": args.brand, "customer_id": args.customer}  # fmt: skip
+            rows = list_cases(store, filters, args.breached, args.limit)
+            shown = rows if args.format != "table" else [
+                {"case": r["case_id"], "status": r["status"], "team": r["team"], "priority": r["priority"],
+                 "touchpoint": r["touchpoint"], "customer": r["customer_id"] or r["subject"][:12], "signals": r["signals"],
+                 "opened": f"{r['opened_at']:%Y-%m-%d %H:%M}", "due": f"{r['due_at']:%Y-%m-%d %H:%M}",
+                 "breached": "yes" if r["breached"] else "", "owner": r["owner"]}
+                for r in rows
+            ]  # fmt: skip
+            print_rows(shown, args.format)
+            err.print(f"{len(rows)} case(s)", highlight=False)
+        elif args.cases_action == "show":
+            print(json.dumps(case_detail(store, args.case_id), default=str, indent=2))
+        elif args.cases_action == "stats":
+            filters = Filters(parse_when(args.since), parse_when(args.until), args.brand)
+            summary = loop_summary(store, filters, settings.min_responses)
+            if args.format == "json":
+                print(json.dumps(summary, default=str, indent=2))
+            else:
+                console.print("[bold]Open now[/] (by team and priority)")
+                print_rows(summary["open_now"], args.format)
+                console.print("[bold]Cases opened in the period[/] (close_rate = % closed within SLA)")
+                print_rows(summary["by_team_touchpoint"], args.format)
+        else:
+            name = {"ack": "acknowledge", "close": "close", "reopen": "reopen"}[args.cases_action]
+            case, changed = transition(store, args.case_id, name, args.by or _user_name(), owner=getattr(args, "owner", None),
+                                       note=getattr(args, "note", None))  # fmt: skip
+            state = f"{case['status']}" + ("" if changed else " (already)")
+            console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
+    except CaseNotFound as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
+    except (TransitionRefused, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.pipeline.offline import enrich_jsonl
 
@@ -403,6 +462,35 @@ def build_parser() -> argparse.ArgumentParser:
     route_test.add_argument("--all", action="store_true", help="also list the signals no rule routes")
     route_test.add_argument("--assume-open-case", action="store_true", help="evaluate open_case conditions as if the customer had a case open")
     route_test.set_defaults(run=cmd_route)
+
+    cases = sub.add_parser("cases", help="the closed loop: cases per team, SLA, close rate")
+    cases_sub = cases.add_subparsers(dest="cases_action", required=True)
+    cases_list = cases_sub.add_parser("list", help="cases, newest first")
+    for name in ("status", "team", "priority", "touchpoint", "brand", "customer"):
+        cases_list.add_argument(f"--{name}")
+    cases_list.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None, help="only cases past (or within) their SLA")
+    cases_list.add_argument("--limit", type=int, default=100)
+    cases_list.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_list.set_defaults(run=cmd_cases)
+    cases_show = cases_sub.add_parser("show", help="one case with its history, signals and deliveries (JSON)")
+    cases_show.add_argument("case_id")
+    cases_show.set_defaults(run=cmd_cases)
+    for action, text in (("ack", "acknowledge: someone owns it"), ("close", "close with a resolution note"), ("reopen", "reopen a closed case")):
+        move = cases_sub.add_parser(action, help=text)
+        move.add_argument("case_id")
+        move.add_argument("--by", help="who does it (default: your user name)")
+        if action == "ack":
+            move.add_argument("--owner", help="who owns the case (default: --by)")
+        if action == "close":
+            move.add_argument("--note", required=True, help="the resolution: what was done for the customer")
+            move.add_argument("--owner", help="who resolved it (default: the case's owner)")
+        move.set_defaults(run=cmd_cases)
+    cases_stats = cases_sub.add_parser("stats", help="open cases, SLA breaches, time to acknowledge/close, close-the-loop rate")
+    cases_stats.add_argument("--since", help="cases opened since (date, time or span like 30d)")
+    cases_stats.add_argument("--until")
+    cases_stats.add_argument("--brand")
+    cases_stats.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_stats.set_defaults(run=cmd_cases)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")

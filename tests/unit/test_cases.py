@@ -6,6 +6,7 @@ records in the stored shape (tests/cx_rows.py)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -144,3 +145,27 @@ def test_loop_metrics_add_up_by_hand(store: Store) -> None:
         transition(store, case_id, "close", "bo", note="done")
     refresh_gauges(store, window_days=100_000)
     assert value("touchpoint_cases_open", "app", "high") == 0  # kept at 0, not dropped: alerts resolve
+
+
+def test_cases_command_lists_acknowledges_closes_and_reports(store: Store, settings, capsys, monkeypatch) -> None:
+    from touchpoint.cli import main
+
+    [first, _, other] = record_actions(store, [action(1), action(2), action(3, customer="cust-9", team="billing", touchpoint="billing")])
+    monkeypatch.setenv("TOUCHPOINT_CLICKHOUSE_URL", settings.clickhouse_url)
+    monkeypatch.setenv("TOUCHPOINT_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+    assert main(["cases", "list", "--team", "app", "--format", "json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["case_id"] == first.case_id and listed["signals"] == 2 and listed["breached"] == 1  # T0 + 24h is past
+
+    assert main(["cases", "ack", first.case_id, "--by", "ana"]) == 0
+    assert "acknowledged; owner ana" in capsys.readouterr().out
+    assert main(["cases", "close", first.case_id, "--by", "ana", "--note", "replaced the device"]) == 0
+    assert main(["cases", "ack", first.case_id, "--by", "bo"]) == 2
+    assert "is closed; acknowledge needs a case that is open" in " ".join(capsys.readouterr().err.split())
+    assert main(["cases", "close", "missing-id", "--note", "x"]) == 1
+
+    assert main(["cases", "stats", "--format", "json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert {(r["team"], r["n"], r["closed"]) for r in stats["by_team_touchpoint"]} == {("app", 1, 1), ("billing", 1, 0)}
+    assert [(r["team"], r["open_total"]) for r in stats["open_now"]] == [("billing", 1)]
+    assert other.case_id in str(store.query("SELECT case_id FROM {db}.cases FINAL"))  # the fixture's client still works
