@@ -65,7 +65,8 @@ class ActionStage:
         self.deliverer = deliverer or Deliverer(settings)
         self.codec = AvroCodec.for_subject("action")
         self.retry = {"initial_s": settings.store_retry_initial_s, "max_s": settings.store_retry_max_s}
-        self.handled = 0  # messages this process finished (a progress count for tools, not state)
+        self.handled = 0  # messages this process finished, cases it opened (progress counts for tools, not state)
+        self.opened = 0
 
     async def process(self, messages: Sequence[Incoming], now: datetime | None = None) -> ActionsResult:
         result = ActionsResult()
@@ -81,6 +82,7 @@ class ActionStage:
                 self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
             )
             self._count(result.recorded)
+            self.opened += sum(1 for r in result.recorded if r.new and r.disposition == "opened")
             jobs = await self._jobs(decoded, result.recorded)
             if jobs:
                 await self._deliver(jobs, result)

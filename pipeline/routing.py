@@ -71,7 +71,8 @@ class RouteStage:
         self.retry = {"initial_s": retry_initial_s, "max_s": retry_max_s}
         self.enriched_codec = AvroCodec.for_subject("enriched_signal")
         self.action_codec = AvroCodec.for_subject("action")
-        self.evaluated = 0  # messages this process routed (a progress count for tools, not state)
+        self.evaluated = 0  # messages this process routed and actions it made (progress counts for tools, not state)
+        self.produced = 0
 
     async def process(self, messages: Sequence[Incoming], now: datetime | None = None) -> RoutedBatch:
         rules = self.rules.current()
@@ -94,4 +95,5 @@ class RouteStage:
                 batch.actions.append(action)
                 batch.outputs.append((facts.subject.encode(), self.action_codec.encode(action)))
         self.evaluated += len(messages)
+        self.produced += len(batch.outputs)
         return batch
