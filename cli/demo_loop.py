@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from touchpoint.connectors.surveys import SignatureError, verify_generic
+from touchpoint.core.localhttp import start_local
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.loop_metrics import open_now
 from touchpoint.pipeline.rules import load_rules
@@ -69,12 +69,7 @@ class LocalInbox:
         app = web.Application()
         app.router.add_post("/slack", self._slack)
         app.router.add_post("/webhook", self._webhook)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await start_local(app)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -4,13 +4,14 @@ script per path (e.g. 500, then 429 with Retry-After, then 200), like a flaky Sl
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from touchpoint.core.localhttp import start_local
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,7 @@ class WebhookInbox:
     async def __aenter__(self) -> "WebhookInbox":
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner, self.port = await start_local(app)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
