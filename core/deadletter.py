@@ -11,7 +11,7 @@ from typing import Any
 
 from touchpoint.schemas.codec import AvroCodec
 
-STAGES = ("connector.parse", "connector.validate", "decode", "validate", "enrich", "store")
+STAGES = ("connector.parse", "connector.validate", "decode", "validate", "enrich", "store", "deliver")
 
 
 def dead_letter(

@@ -135,6 +135,27 @@ class Settings(BaseSettings):
     formbricks_webhook_secret: str | None = Field(None, repr=False)
     generic_webhook_secret: str | None = Field(None, repr=False)
 
+    # Closing the loop (pipeline/rules.py, routing.py, actions.py, delivery.py): unset rules = no routing.
+    routing_rules_path: str | None = Field(None, description="the routing rules YAML; reloaded when it changes")
+    routing_reload_interval_s: float = Field(5.0, gt=0, description="how often the rules file is checked for edits")
+    topic_actions: str = "cx.actions"
+    route_batch_size: int = Field(500, ge=1)
+    route_batch_window_s: float = Field(1.0, gt=0)
+    actions_batch_size: int = Field(100, ge=1)
+    actions_batch_window_s: float = Field(1.0, gt=0)
+    # Destination URLs and HMAC secrets by destination name (JSON in the environment); they win over
+    # `url:` in the rules file, so incoming-webhook URLs (which are credentials) stay out of it.
+    routing_destination_urls: dict[str, str] = Field(default_factory=dict, repr=False)
+    routing_destination_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    api_public_url: str = Field("http://127.0.0.1:6066", description="base of links in case messages (the worker's API)")
+    delivery_max_attempts: int = Field(8, ge=1)
+    delivery_retry_initial_s: float = Field(1.0, gt=0)
+    delivery_retry_max_s: float = Field(60.0, gt=0)
+    delivery_max_retry_after_s: float = Field(300.0, gt=0, description="longer Retry-After waits count as a failure")
+    delivery_max_elapsed_s: float = Field(900.0, gt=0, description="give up (dead-letter) a delivery after this long")
+    loop_metrics_interval_s: float = Field(30.0, gt=0, description="how often the case gauges are read from ClickHouse")
+    loop_metrics_window_days: int = Field(30, ge=1, description="cases opened this recently feed medians and close rate")
+
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
     min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
@@ -204,4 +225,6 @@ class Settings(BaseSettings):
         for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
             if shown.get(name):
                 shown[name] = "***"
+        for name in ("routing_destination_urls", "routing_destination_secrets"):
+            shown[name] = {key: "***" for key in shown.get(name) or {}}
         return shown

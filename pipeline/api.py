@@ -5,6 +5,7 @@
     GET /api/v1/journey/{customer_id}?limit=
     GET /api/v1/alerts?state=open|all&since=&brand=&limit=
     GET /api/v1/openapi.json
+    /api/v1/cases..., /api/v1/loop: the closed loop (pipeline/cases_api.py)
 
 Every parameter is checked here and bound in ClickHouse (pipeline/queries.py),
 never pasted into SQL; a bad one gets a 400 whose JSON says what is accepted.
@@ -192,6 +193,9 @@ def add_routes(router: web.UrlDispatcher, api: MetricApi) -> None:
     router.add_get(f"{PREFIX}/journey/{{customer_id}}", guarded(api.journey))
     router.add_get(f"{PREFIX}/alerts", guarded(api.alerts))
     router.add_get(f"{PREFIX}/openapi.json", guarded(api.openapi))
+    from touchpoint.pipeline.cases_api import add_case_routes  # imports this module: imported late
+
+    add_case_routes(router, api.store, api.settings)  # /cases..., /loop
 
 
 def register_api(app: Any, store: AsyncStore, settings: Settings) -> None:
@@ -212,6 +216,8 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, requ
 
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.0 description of the routes above."""
+    from touchpoint.pipeline.cases_api import case_paths  # imports this module: imported late
+
     when = "an ISO date (2026-11-01), time (2026-11-01T09:30Z) or a span back from now (24h, 7d, 4w)"
     filters = [
         _param("since", "query", {"type": "string"}, f"start, inclusive: {when}"),
@@ -291,6 +297,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             f"{PREFIX}/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            **case_paths(filters, error),
         },
         "components": {
             "schemas": {

@@ -8,6 +8,8 @@ Flow and guarantees:
 1. enrich: ``signals.raw`` -> batches (``take_events``) -> models on a thread
    -> ``signals.enriched``; bad records -> ``signals.dead-letter``.
 2. sink: ``signals.enriched`` -> batches -> ClickHouse; rejected rows -> dead letter.
+   With routing rules, also route (``signals.enriched`` -> ``cx.actions``) and
+   cases (``cx.actions`` -> cases, deliveries): pipeline/loop.py.
 3. A batch's offsets are committed only after every output of it was
    acknowledged by the broker or inserted into ClickHouse (pipeline/acks.py).
 """
@@ -32,6 +34,7 @@ from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
 from touchpoint.pipeline.health import register_ops
+from touchpoint.pipeline.loop import register_loop
 from touchpoint.pipeline.sink import SinkStage
 from touchpoint.pipeline.store import AsyncStore, Store
 
@@ -110,6 +113,7 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
             await send_dead(letters)
             await batch.release(stream)
 
+    register_loop(app, settings, store, enriched, deliver, send_dead, incoming)  # route + cases, with routing rules
     return app
 
 

@@ -3,8 +3,10 @@
 A dead letter keeps the original bytes, the key, the stage that failed and,
 for records the worker could not handle, the topic it came from. Replay rules:
 
-1. Worker stages (decode, validate, enrich, store) carry ``source_topic``: the
-   original bytes go back to that topic with the original key, unchanged.
+1. Worker stages (decode, validate, enrich, store, deliver) carry ``source_topic``:
+   the original bytes go back to that topic with the original key, unchanged
+   (a ``deliver`` letter is an action: back on cx.actions, its case is already
+   recorded and only the destinations not yet delivered are tried again).
    Fix the cause first (a model, a schema, the store); a record that fails
    again is dead-lettered again, never lost.
 2. Connector stages (connector.parse, connector.validate) hold the source's own
@@ -33,7 +35,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.core.tally import Tally
 from touchpoint.schemas.codec import AvroCodec
 
-REPLAYABLE_STAGES = frozenset({"decode", "validate", "enrich", "store"})
+REPLAYABLE_STAGES = frozenset({"decode", "validate", "enrich", "store", "deliver"})
 CHECKPOINT_NAME = "dlq-replay"
 
 

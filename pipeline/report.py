@@ -18,6 +18,7 @@ from typing import Any
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.alerts.ledger import recent_alerts
 from touchpoint.pipeline.jsonable import to_json
+from touchpoint.pipeline.loop_metrics import loop_summary
 from touchpoint.pipeline.metrics_sql import METRICS
 from touchpoint.pipeline.queries import Filters, data_range, metric_by, metric_rows, top_negative
 from touchpoint.pipeline.store import Store
@@ -47,6 +48,7 @@ def report_data(store: Store, settings: Settings, filters: Filters = Filters()) 
         "min_responses": settings.min_responses,
         "signals": span["n"],
         "definitions": {name: m.description for name, m in METRICS.items()},
+        "loop": loop_summary(store, filters, settings.min_responses),  # "Closing the loop": cases, not signals
     }
     if not span["n"]:
         return data

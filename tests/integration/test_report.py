@@ -109,3 +109,36 @@ def test_a_report_without_alerts_says_so(store, settings, tmp_path: Path) -> Non
     seed(store, 60)
     dom = dump_dom(write_report(settings, tmp_path / "report.html"), tmp_path / "profile")
     assert "nothing moved beyond its usual range" in section(dom, "alerts-card")
+
+
+@needs_chromium
+def test_closing_the_loop_section_shows_cases_by_team(store, settings, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from touchpoint.pipeline.cases import record_actions, transition
+    from touchpoint.pipeline.routing import action_record
+    from touchpoint.pipeline.rules import Route, SignalFacts
+
+    seed(store, 40)
+    now = datetime.now(timezone.utc)
+    actions = [
+        action_record(SignalFacts.from_record(signal(900 + i, customer_id=f"c{i}", touchpoints=[tp], enriched_at=now - timedelta(hours=30))),
+                      Route("r", team, priority, timedelta(hours=24), (), tp), "v1")
+        for i, (team, priority, tp) in enumerate([("mobile-app", "high", "mobile_app"), ("mobile-app", "high", "mobile_app"),
+                                                  ("logistics", "normal", "delivery")])
+    ]  # fmt: skip
+    cases = record_actions(store, actions)
+    transition(store, cases[0].case_id, "acknowledge", "ana", now=now - timedelta(hours=29))
+    transition(store, cases[0].case_id, "close", "ana", note="called back", now=now - timedelta(hours=28))
+    empty_dom = dump_dom(write_report(settings, tmp_path / "before.html", Filters(brand="globex")), tmp_path / "p0")
+    assert "No cases routed in this period" in section(empty_dom, "loop")  # negative control: another brand has none
+    dom = dump_dom(write_report(settings, tmp_path / "report.html", Filters(brand="acme")), tmp_path / "profile")
+    assert 'data-render="ok"' in dom
+    loop = section(dom, "loop")
+    assert "Open cases now" in loop and "2 past their SLA" in loop  # the two still open, 30 h into a 24 h SLA
+    assert "33.3%" in loop and "n=3 routed" in loop  # one of three closed within its SLA
+    assert "1.0 h" in loop  # acknowledged an hour after opening
+    open_rows = section(dom, "loop-open", "</table>")
+    assert open_rows.count("<tr data-n=") == 2 and "mobile-app" in open_rows and "logistics" in open_rows
+    rate_rows = section(dom, "loop-rate", "</table>")
+    assert rate_rows.count("<tr data-n=") == 2 and "50%" in rate_rows  # mobile-app / mobile app: 1 of 2
