@@ -15,6 +15,7 @@ Injected, after ``--history`` weeks of history:
   (a) a 3x volume spike in one touchpoint (8 hours),
   (b) a 20-point NPS drop in one touchpoint (3 days),
   (c) a shift to negative sentiment in one channel (3 days).
+With ``--control`` nothing is injected: every alert is a false alarm.
 Printed: each change's detection delay (hours and evaluation windows), every
 other alert, classed as a consequence (a series the injected signals really
 changed, during the change) or a false alarm (anything else), and false alarms
@@ -214,7 +215,8 @@ class Simulation:
     def hour(self, at: datetime, injections: dict[str, Injection]) -> list[dict[str, Any]]:
         """Every signal of one hour."""
         rng = self.rng
-        active = {name: inj.start <= at < inj.end for name, inj in injections.items()}
+        active = {name: name in injections and injections[name].start <= at < injections[name].end
+                  for name in ("volume_spike", "nps_drop", "sentiment_shift")}  # fmt: skip
         rows = []
         for channel in CHANNEL_SHARE:
             noise_key = ((at - START).days, channel)
@@ -296,6 +298,7 @@ def main() -> int:
     parser.add_argument("--drop", default="delivery", help="survey touchpoint of the NPS drop")
     parser.add_argument("--channel", default="review", help="channel of the sentiment shift")
     parser.add_argument("--shift", type=float, default=15.0, help="points of net sentiment the shift takes away")
+    parser.add_argument("--control", action="store_true", help="inject nothing: false alarms on every series")
     args = parser.parse_args()
 
     base = Settings.load()
@@ -303,7 +306,7 @@ def main() -> int:
     public, comments, origin = pool_texts(base.data_dir / "data", 400)
     texts = enrich_pool(base, public, comments)
     sim = Simulation(texts, args.daily, args.seed, args.spike, args.drop, args.channel, args.shift)
-    injections = injections_for(args, settings)
+    injections = {} if args.control else injections_for(args, settings)
     end = START + timedelta(weeks=args.history + args.weeks)
 
     with tempfile.TemporaryDirectory(prefix="touchpoint-alerts-") as folder:
@@ -353,7 +356,7 @@ def report(args, settings, sim, injections, opened, resolved, origin, pool, eval
           f"{watched:.0f} s ({1000 * watched / max(1, evaluations):.0f} ms per evaluation)")
     print()
     classes = Counter()
-    print("Injected changes:")
+    print("Injected changes:" if injections else "Injected changes: none (--control)")
     met = True
     for inj in injections.values():
         hits = sorted((a for a in opened if classify(a, injections, settings) == "detected" and a.key == inj.key), key=lambda a: a.opened_at)

@@ -169,33 +169,31 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts."""
-    import time
-    from datetime import timezone
+    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them."""
+    from aiokafka.errors import KafkaError
 
-    from touchpoint.pipeline.alerts.watch import watch_once
-    from touchpoint.pipeline.store import Store, StoreUnavailable
+    from touchpoint.pipeline.rules import RulesError
+    from touchpoint.pipeline.store import StoreUnavailable
+    from touchpoint.watch import run_watch
 
-    at = parse_when(args.at)
-    store = Store.from_settings(settings)
     try:
-        store.migrate()
-        while True:
-            cycle = watch_once(store, settings, at or datetime.now(timezone.utc))
-            print_cycle(cycle, args.format)
-            if args.once or at is not None:
-                return 0
-            time.sleep(settings.alert_interval_s)
+        asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
+    except RulesError as exc:
+        err.print(f"[red]routing rules error:[/] {exc}")
+        return 2
     except StoreUnavailable as exc:
         err.print(f"[red]store unavailable:[/] {exc} (check TOUCHPOINT_CLICKHOUSE_URL)")
         return 1
+    except KafkaError as exc:  # the alerts are stored; the next run announces them
+        err.print(f"[red]cannot send alerts to {settings.topic_actions}:[/] {exc} (check TOUCHPOINT_KAFKA_BOOTSTRAP); "
+                  "they are kept and sent by the next run")  # fmt: skip
+        return 1
     except KeyboardInterrupt:
-        return 0
-    finally:
-        store.close()
+        pass
+    return 0
 
 
-def print_cycle(cycle: Any, fmt: str) -> None:
+def print_cycle(cycle: Any, sent: dict[str, int], fmt: str) -> None:
     """Opened and resolved alerts with their numbers and why; one JSON object per alert with --format json."""
     if fmt == "json":
         for alert in [*cycle.opened, *cycle.resolved]:
@@ -217,7 +215,8 @@ def print_cycle(cycle: Any, fmt: str) -> None:
     evaluation = cycle.evaluation
     err.print(
         f"{evaluation.end:%Y-%m-%d %H:%M} UTC: {cycle.tests} tests, {len(evaluation.flagged)} significant "
-        f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved"
+        f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved; "
+        f"{sent['actions']} actions sent to cx.actions, {sent['closed']} cases closed"
     )
 
 

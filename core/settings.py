@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     alert_emotions: list[str] = Field(["anger", "urgency"], description="emotions whose rising share alerts")
     alert_interval_s: float = Field(300.0, gt=0, description="how often `touchpoint watch` / the worker timer look")
     alert_watch_in_worker: bool = False  # the worker runs the detector on a timer (leader only)
+    alert_team: str = Field("cx-insights", min_length=1, description="gets alerts no routing rule (nor default) takes")
+    alert_sla_h: float = Field(24.0, gt=0, description="SLA of an alert's case when no routing rule sets one")
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -30,6 +30,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.models.encoder import set_inference_threads
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.acks import HeldBatch
+from touchpoint.pipeline.alerts.actions import announce
 from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
@@ -118,17 +119,20 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
 
 
 def register_alert_timer(app: faust.App, store: AsyncStore, settings: Settings) -> None:
-    """Alerts every ``alert_interval_s`` on the leader only (one watcher per app), on the store's thread."""
+    """Alerts every ``alert_interval_s`` on the leader only (one watcher per app), on the store's thread;
+    with routing rules (pipeline/loop.py), what opened or resolved goes to cx.actions."""
+    actions = app.topic(settings.topic_actions, key_type=bytes, value_type=bytes)
 
     @app.timer(settings.alert_interval_s, on_leader=True)
     async def watch_alerts() -> None:
         try:
             cycle = await store.run(watch_once, store.store, settings, datetime.now(timezone.utc))
-        except Exception:  # a failed cycle (store down, table not migrated yet) is retried at the next tick
+            for alert in cycle.opened:
+                log.warning("alert opened: %s", alert.summary)
+            source = app.touchpoint.get("rules")  # set by register_loop when routing is on
+            await announce(store, settings, source.current() if source else None, lambda items: deliver(actions, items))
+        except Exception:  # a failed cycle (store or broker down, tables not migrated yet) is retried at the next tick
             log.exception("alert watch cycle failed; retrying at the next tick")
-            return
-        for alert in cycle.opened:
-            log.warning("alert opened: %s", alert.summary)
 
 
 def __getattr__(name: str) -> Any:

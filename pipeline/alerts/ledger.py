@@ -53,6 +53,7 @@ class Alert:
     q: float
     summary: str
     explanation: dict[str, Any] = field(default_factory=dict)
+    announced: str = ""  # what reached cx.actions: "" nothing yet, "opened" its action, "resolved" its case closed
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -100,9 +101,9 @@ def from_finding(finding: Finding, q: float, opened_at: datetime, explanation: d
 
 
 def updated(alert: Alert, finding: Finding, q: float) -> Alert:
-    """The same alert with the latest numbers (its id, opening and explanation kept)."""
+    """The same alert with the latest numbers (its id, opening, explanation and announcement kept)."""
     fresh = from_finding(finding, q, alert.opened_at, alert.explanation)
-    return replace(fresh, alert_id=alert.alert_id)
+    return replace(fresh, alert_id=alert.alert_id, announced=alert.announced)
 
 
 def resolved(alert: Alert, at: datetime) -> Alert:
@@ -121,6 +122,21 @@ def _alert(row: dict[str, Any]) -> Alert:
     row = {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v for k, v in row.items()}
     row["explanation"] = json.loads(row["explanation"] or "{}")
     return Alert(**row)
+
+
+def unannounced(store: Store) -> list[Alert]:
+    """Alerts whose opening or resolution has not reached cx.actions yet, oldest first."""
+    rows = store.query(
+        f"SELECT {', '.join(COLUMNS)} FROM {{db}}.alerts FINAL "
+        "WHERE (state = 'open' AND announced = '') OR (state = 'resolved' AND announced != 'resolved') "
+        "ORDER BY opened_at, alert_id" + FINAL_SETTINGS
+    )
+    return [_alert(row) for row in rows]
+
+
+def mark_announced(store: Store, alerts: list[Alert], what: str) -> None:
+    """Record what reached cx.actions (same updated_at: the later row wins in ReplacingMergeTree)."""
+    write(store, [replace(a, announced=what) for a in alerts])
 
 
 def open_alerts(store: Store) -> dict[tuple[str, str, str, str], Alert]:

@@ -1,7 +1,9 @@
 -- Alerts (issue 16): one row per alert, rewritten while it is open; the newest
 -- (by updated_at) wins. alert_id is derived from the series, metric and the
 -- window end at which it opened, so a watcher that restarts, or a second one,
--- finds the same open alert instead of raising it again.
+-- finds the same open alert instead of raising it again. announced says what
+-- reached cx.actions so far ('' nothing, 'opened' the action, 'resolved' its
+-- case closed): what is not announced yet is retried by the next cycle.
 CREATE TABLE IF NOT EXISTS {db}.alerts
 (
     alert_id          String,
@@ -29,7 +31,8 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     p_value           Float64,
     q                 Float64,
     summary           String,
-    explanation       String
+    explanation       String,
+    announced         LowCardinality(String) DEFAULT ''
 )
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY alert_id;
