@@ -7,7 +7,6 @@ Routing rules are written for this test in the bundled file's format (cli/sample
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
