@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import getpass
 import json
 import signal
@@ -36,6 +37,23 @@ def parse_when(value: str | None) -> datetime | None:
         raise SystemExit(f"error: {exc}") from exc
 
 
+def names_rule_errors(command: Any) -> Any:
+    """Commands that start a worker: a routing-rules mistake ends them with its line numbers, not a traceback."""
+
+    @functools.wraps(command)
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from touchpoint.pipeline.rules import RulesError
+
+        try:
+            return command(settings, args)
+        except RulesError as exc:
+            err.print(f"[red]routing rules error:[/]\n{exc}", highlight=False)
+            return 2
+
+    return run
+
+
+@names_rule_errors
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.demo import run_demo
 
@@ -43,6 +61,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.balanced else 1
 
 
+@names_rule_errors
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.up import run_up
 
@@ -63,6 +82,7 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+@names_rule_errors
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Faust's own worker command, run on an app built from these settings (no environment hand-off)."""
     from faust.cli.faust import cli
@@ -300,6 +320,11 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     except (TransitionRefused, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    except Exception as exc:
+        if "UNKNOWN_TABLE" not in str(exc) and "UNKNOWN_DATABASE" not in str(exc):
+            raise
+        err.print(f"[red]error:[/] no case tables in {settings.clickhouse_database}: run `touchpoint migrate` first", highlight=False)
         return 2
     finally:
         store.close()

@@ -5,7 +5,8 @@ all of it, pipeline/acks.py):
 
 1. decode; an undecodable action becomes a dead letter (stage ``decode``);
 2. record: open or join cases in ClickHouse (pipeline/cases.py), waiting out
-   a store that is down; a redelivered action is recognised by its id;
+   a store that is down; a redelivered action is recognised by its id; an
+   action whose rows ClickHouse refuses is dead-lettered (stage ``store``);
 3. deliver: every destination of every action that opened a case, except
    those ClickHouse says were delivered already (pipeline/delivery.py), each
    destination in order, destinations side by side;
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import aiohttp
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from touchpoint.core import metrics
 from touchpoint.core.deadletter import dead_letter
@@ -39,6 +41,9 @@ from touchpoint.pipeline.store import AsyncStore
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 
 log = logging.getLogger(__name__)
+# What ClickHouse (or the row conversion) raises for rows it will never take; a store that is down is
+# not among them (pipeline/cases.py with_store_retry waits that out).
+REFUSED_AS_DATA = (DataError, DatabaseError, TypeError, ValueError, ArithmeticError)
 
 
 @dataclass
@@ -77,17 +82,33 @@ class ActionStage:
             except DecodeError as exc:
                 result.dead_letters.append(message.dead("decode", str(exc), exc))
         if decoded:
-            now = now or datetime.now(timezone.utc)
-            result.recorded = await with_store_retry(
-                self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
-            )
+            recorded = await self._record(decoded, now or datetime.now(timezone.utc), result)
+            result.recorded = [item for _, item in recorded]
             self._count(result.recorded)
             self.opened += sum(1 for r in result.recorded if r.new and r.disposition == "opened")
-            jobs = await self._jobs(decoded, result.recorded)
+            jobs = await self._jobs(recorded)
             if jobs:
                 await self._deliver(jobs, result)
         self.handled += len(messages)
         return result
+
+    async def _record(
+        self, decoded: list[tuple[Incoming, dict[str, Any]]], now: datetime, result: ActionsResult
+    ) -> list[tuple[Incoming, Recorded]]:
+        """Record the batch (a store that is down is waited out); actions ClickHouse refuses as data are
+        found by halving the batch and dead-lettered (stage ``store``), the rest recorded."""
+        try:
+            recorded = await with_store_retry(
+                self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
+            )
+        except REFUSED_AS_DATA as exc:
+            if len(decoded) == 1:
+                message = decoded[0][0]
+                result.dead_letters.append(message.dead("store", f"ClickHouse refused this action's case rows: {exc}", exc))
+                return []
+            middle = len(decoded) // 2
+            return await self._record(decoded[:middle], now, result) + await self._record(decoded[middle:], now, result)
+        return list(zip((message for message, _ in decoded), recorded))
 
     @staticmethod
     def _count(recorded: Sequence[Recorded]) -> None:
@@ -96,8 +117,8 @@ class ActionStage:
                 counter = metrics.CASES_OPENED if item.disposition == "opened" else metrics.CASE_SIGNALS_ATTACHED
                 counter.labels(item.action["team"], item.action["priority"]).inc()
 
-    async def _jobs(self, decoded: list[tuple[Incoming, dict[str, Any]]], recorded: list[Recorded]) -> list[Job]:
-        wanted = [(message, item) for (message, _), item in zip(decoded, recorded) if item.announces and item.action["destinations"]]
+    async def _jobs(self, recorded: list[tuple[Incoming, Recorded]]) -> list[Job]:
+        wanted = [(message, item) for message, item in recorded if item.announces and item.action["destinations"]]
         if not wanted:
             return []
         done = await with_store_retry(

@@ -190,8 +190,14 @@ class When(BaseModel):
         return self
 
 
+MAX_SLA = timedelta(days=366)
+
+
 def _duration(value: Any) -> timedelta:
-    return parse_duration(value, "sla")
+    sla = parse_duration(value, "sla")
+    if sla > MAX_SLA:
+        raise ValueError(f"sla {value!r} is longer than a year; write at most 366d")
+    return sla
 
 
 class Target(BaseModel):
