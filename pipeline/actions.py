@@ -28,7 +28,6 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import aiohttp
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from touchpoint.core import metrics
 from touchpoint.core.deadletter import dead_letter
@@ -38,12 +37,18 @@ from touchpoint.pipeline.delivery import Deliverer, DeliveryFailed, Endpoint, Ou
 from touchpoint.pipeline.enrichment import Incoming
 from touchpoint.pipeline.rules import RulesSource
 from touchpoint.pipeline.store import AsyncStore
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 
 log = logging.getLogger(__name__)
-# What ClickHouse (or the row conversion) raises for rows it will never take; a store that is down is
-# not among them (pipeline/cases.py with_store_retry waits that out).
-REFUSED_AS_DATA = (DataError, DatabaseError, TypeError, ValueError, ArithmeticError)
+
+
+def refused_as_data(exc: BaseException) -> bool:
+    """Rows ClickHouse (or building them) will never take: retrying cannot help. A store that is down is
+    not among them: pipeline/cases.py with_store_retry waits that out."""
+    if isinstance(exc, StoreError):
+        return exc.action is StoreAction.BAD_ROWS
+    return isinstance(exc, (TypeError, ValueError, ArithmeticError))  # e.g. a due time past year 9999
 
 
 @dataclass
@@ -101,7 +106,9 @@ class ActionStage:
             recorded = await with_store_retry(
                 self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
             )
-        except REFUSED_AS_DATA as exc:
+        except Exception as exc:
+            if not refused_as_data(exc):
+                raise  # the agent retries the whole batch in place (pipeline/acks.py)
             if len(decoded) == 1:
                 message = decoded[0][0]
                 result.dead_letters.append(message.dead("store", f"ClickHouse refused this action's case rows: {exc}", exc))
@@ -180,8 +187,10 @@ class ActionStage:
         message = job.message
         return dead_letter(
             "deliver", outcome.reason or "delivery failed", message.value, error=DeliveryFailed(outcome.reason),
-            key=message.key, topic=message.topic,
-            partition=message.partition, offset=message.offset,
+            key=message.key, topic=message.topic, partition=message.partition, offset=message.offset,
+            origin=f"{message.topic} -> {job.destination}",  # one letter per destination that failed
+            source=job.recorded.action.get("source"),  # its signal is stored: the source's balance is not touched
+            signal_id=job.recorded.action["origin_id"] if job.recorded.action["origin"] == "signal" else None,
             context={"destination": job.destination, "case_id": job.recorded.case_id,
                      "action_id": job.recorded.action["action_id"], "http_status": outcome.http_status or ""},
         )  # fmt: skip

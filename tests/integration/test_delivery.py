@@ -61,12 +61,17 @@ def messages(*numbers: int, destinations: tuple[str, ...] = ("slack", "tickets")
 
 
 @pytest.fixture
-def stage_for(store: Store, settings: Settings, tmp_path: Path):
+async def stage_for(store: Store, settings: Settings, tmp_path: Path):
+    opened: list[AsyncStore] = []
+
     def build(inbox: WebhookInbox, rate_per_minute: float | None = None, **changes) -> ActionStage:
         live = fast(settings, **changes)
-        return ActionStage(RulesSource(rules_file(tmp_path, inbox, rate_per_minute)), AsyncStore(store), live)
+        opened.append(AsyncStore.from_settings(live))  # the store fixture migrated its database
+        return ActionStage(RulesSource(rules_file(tmp_path, inbox, rate_per_minute)), opened[-1], live)
 
-    return build
+    yield build
+    for async_store in opened:
+        await async_store.close()
 
 
 async def test_fails_then_429_then_succeeds_with_one_idempotency_key(stage_for) -> None:
