@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import getpass
 import json
+import logging
 import signal
 import sys
 from datetime import datetime
@@ -14,12 +16,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from touchpoint.core.deadletter import STAGES
 from touchpoint.core.settings import Settings
+from touchpoint.errors import explain
 
 MODEL_COMMANDS = frozenset({"demo", "up", "worker", "enrich", "train", "eval"})
+LONG_RUNNING = frozenset({"up", "worker", "connect", "broker"})
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -36,6 +41,23 @@ def parse_when(value: str | None) -> datetime | None:
         raise SystemExit(f"error: {exc}") from exc
 
 
+def names_rule_errors(command: Any) -> Any:
+    """Commands that start a worker: a routing-rules mistake ends them with its line numbers, not a traceback."""
+
+    @functools.wraps(command)
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from touchpoint.pipeline.rules import RulesError
+
+        try:
+            return command(settings, args)
+        except RulesError as exc:
+            err.print(f"[red]routing rules error:[/]\n{exc}", highlight=False)
+            return 2
+
+    return run
+
+
+@names_rule_errors
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.demo import run_demo
 
@@ -43,6 +65,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.balanced else 1
 
 
+@names_rule_errors
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.up import run_up
 
@@ -63,6 +86,7 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+@names_rule_errors
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Faust's own worker command, run on an app built from these settings (no environment hand-off)."""
     from faust.cli.faust import cli
@@ -93,10 +117,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from touchpoint.connectors.files import count_records, import_file
+    from touchpoint.connectors.mapping import MappingError, build_mapping
     from touchpoint.connectors.producer import SignalProducer
 
     path = Path(args.file)
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    try:
+        mapping = build_mapping(args.map or [], args.mapping)
+        if args.dry_run:
+            return print_preview(settings, args, path, fmt, mapping)
+    except MappingError as exc:  # a mapping mistake: say what to write, no traceback
+        err.print(f"[red]mapping error:[/] {exc}")
+        return 2
 
     async def run() -> Any:
         with Progress(console=console) as progress:
@@ -104,13 +136,45 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             async with SignalProducer(settings) as producer:
                 return await import_file(
                     producer, path, channel=args.channel, source=args.source, brand=args.brand, fmt=fmt,
-                    on_record=lambda: progress.advance(task),
+                    on_record=lambda: progress.advance(task), mapping=mapping,
                 )  # fmt: skip
 
     summary = asyncio.run(run())
     console.print(
         f"read {summary.read} / produced {summary.produced} / dead-lettered {summary.dead_lettered}"
         f" / skipped as duplicates {summary.skipped_duplicates}"
+        + (f" / not acknowledged {summary.failed}" if summary.failed else "")
+    )
+    if summary.failed:
+        err.print(
+            f"[red]error:[/] the broker did not acknowledge {summary.failed} records ({summary.error}); "
+            "check TOUCHPOINT_KAFKA_BOOTSTRAP and run the same import again (it is safe to repeat)"
+        )
+        return 1
+    return 0
+
+
+def print_preview(settings: Settings, args: argparse.Namespace, path: Path, fmt: str, mapping: Any) -> int:
+    """`touchpoint import --dry-run`: the first mapped records and what would be dead-lettered; nothing is sent."""
+    from touchpoint.connectors.files import preview_file
+    from touchpoint.core.identity import Identity
+
+    preview = preview_file(
+        path, channel=args.channel, source=args.source, brand=args.brand, identity=Identity.from_settings(settings),
+        fmt=fmt, mapping=mapping, show=args.show,
+    )  # fmt: skip
+    console.print(f"dry run of {path.name}: nothing is sent. The first {len(preview.records)} mapped records:")
+    for record in preview.records:
+        print(json.dumps(record, default=str, ensure_ascii=False))
+    if preview.letters:
+        console.print(f"would be dead-lettered (the first {len(preview.letters)}):")
+        for number, stage, reason in preview.letters:
+            console.print(f"  record {number}: {stage}: {reason}", highlight=False, markup=False)
+    if preview.ignored_columns:
+        console.print(f"columns not mapped (ignored): {', '.join(preview.ignored_columns)}", markup=False)
+    console.print(
+        f"read {preview.read} / would produce {preview.produced} / would dead-letter {preview.dead_lettered}"
+        f" / duplicates {preview.skipped_duplicates}"
     )
     return 0
 
@@ -169,27 +233,16 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them."""
-    from aiokafka.errors import KafkaError
-
+    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them.
+    An unreachable broker or store ends it with cli/errors.py's message; unsent alerts go with the next run."""
     from touchpoint.pipeline.rules import RulesError
-    from touchpoint.pipeline.store import StoreUnavailable
     from touchpoint.watch import run_watch
 
     try:
         asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
     except RulesError as exc:
-        err.print(f"[red]routing rules error:[/] {exc}")
+        err.print(f"[red]routing rules error:[/] {escape(str(exc))}")
         return 2
-    except StoreUnavailable as exc:
-        err.print(f"[red]store unavailable:[/] {exc} (check TOUCHPOINT_CLICKHOUSE_URL)")
-        return 1
-    except KafkaError as exc:  # the alerts are stored; the next run announces them
-        err.print(f"[red]cannot send alerts to {settings.topic_actions}:[/] {exc} (check TOUCHPOINT_KAFKA_BOOTSTRAP); "
-                  "they are kept and sent by the next run")  # fmt: skip
-        return 1
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -244,8 +297,14 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         shown = [letter.summary() for letter in letters[-args.limit :]]
         print_rows(shown, args.format)
         counts = ", ".join(f"{stage} {n}" for stage, n in dlq.stage_counts(letters).items()) or "none"
-        err.print(f"{len(letters)} dead letters in {settings.topic_dead_letter} (showing {len(shown)}): {counts}")
+        replayed = sum(letter.replayed for letter in letters)
+        err.print(
+            f"{len(letters)} dead letters in {settings.topic_dead_letter}, {replayed} replayed "
+            f"(showing {len(shown)}): {counts}"
+        )
         return 0
+    if args.action == "balance":
+        return print_balance(settings, args.format)
     summary = asyncio.run(dlq.replay(settings, args.stage, again=args.again, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
     targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
@@ -353,9 +412,33 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
     except (TransitionRefused, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
+    except Exception as exc:
+        if "UNKNOWN_TABLE" not in str(exc) and "UNKNOWN_DATABASE" not in str(exc):
+            raise
+        err.print(f"[red]error:[/] no case tables in {settings.clickhouse_database}: run `touchpoint migrate` first", highlight=False)
+        return 2
     finally:
         store.close()
     return 0
+
+
+def print_balance(settings: Settings, fmt: str) -> int:
+    """produced / stored / dead-lettered (open, replayed) per source; 1 while something is in flight."""
+    from touchpoint.pipeline.balance import balance
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        rows = asyncio.run(balance(settings, store))
+    finally:
+        store.close()
+    print_rows([row.row() for row in rows], fmt)
+    in_flight = sum(row.in_flight for row in rows)
+    err.print(
+        "balanced: every produced signal is stored or dead-lettered" if not in_flight
+        else f"{in_flight} produced signals are neither stored nor dead-lettered yet (in flight, or lost)"
+    )
+    return 0 if not in_flight else 1
 
 
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
@@ -434,6 +517,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (else TOUCHPOINT_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded stack over bundled real sample data; prints the CX report")
@@ -461,6 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", required=True)
     imp.add_argument("--brand", default="default")
     imp.add_argument("--format", choices=["csv", "jsonl", "zendesk"], help="zendesk: a Zendesk ticket export with comments")
+    imp.add_argument("--map", action="append", metavar="KEY=COLUMN",
+                     help="which column is what: id, occurred_at, nps|csat|ces|rating=COLUMN[:LOW-HIGH], comment, "
+                          "email, phone, account, touchpoint, brand, attribute (repeatable)")  # fmt: skip
+    imp.add_argument("--mapping", metavar="FILE.yaml", help="the same mapping as a YAML file (see connectors/mapping.py)")
+    imp.add_argument("--dry-run", action="store_true", help="map the file and show the first records and dead letters; send nothing")
+    imp.add_argument("--show", type=int, default=5, help="--dry-run: how many records and dead letters to show")
     imp.set_defaults(run=cmd_import)
 
     connect = sub.add_parser("connect", help="run the polling connectors a config file declares")
@@ -502,8 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     journey.add_argument("--format", choices=["table", "json", "csv"], default="table")
     journey.set_defaults(run=cmd_journey)
 
-    dlq = sub.add_parser("dlq", help="inspect and re-drive dead letters")
-    dlq.add_argument("action", choices=["list", "replay"])
+    dlq = sub.add_parser("dlq", help="inspect, re-drive and account for dead letters")
+    dlq.add_argument(
+        "action", choices=["list", "replay", "balance"],
+        help="balance: produced / stored / dead-lettered (open, replayed) per source",
+    )  # fmt: skip
     dlq.add_argument("--stage", choices=STAGES)
     dlq.add_argument("--limit", type=int, default=50, help="list: show the newest N")
     dlq.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -570,22 +663,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(settings: Settings, command: str, debug: bool) -> None:
+    """One format for every command; a one-shot command leaves client-library errors to its own message."""
+    if command == "worker":
+        return  # faust's worker command configures logging itself (-l LEVEL)
+    level = logging.DEBUG if debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if command not in LONG_RUNNING and not debug:  # their failures end in one clear line (touchpoint.errors)
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "worker":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.faust_args = extra  # `touchpoint worker` passes what it does not know to faust's worker
+    settings: Settings | None = None
     try:
         settings = Settings.load(args.config)
-    except Exception as exc:  # settings errors must say what to fix
-        err.print(f"[red]configuration error:[/] {exc}")
-        return 2
-    if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
-        from touchpoint.models.encoder import set_inference_threads
+        configure_logging(settings, args.command, args.debug)
+        if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
+            from touchpoint.models.encoder import configure_inference
 
-        set_inference_threads(settings.torch_threads)
-    return int(args.run(settings, args) or 0)
+            configure_inference(settings.torch_threads)
+        return int(args.run(settings, args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        problem = None if args.debug else explain(exc, settings)
+        if problem is None:  # a bug, or --debug: the traceback is the useful part
+            raise
+        err.print(f"[red]error:[/] {escape(problem.message)}")
+        return problem.exit_code
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.pipeline.alerts.actions import announce
 from touchpoint.pipeline.alerts.watch import Cycle, watch_once
 from touchpoint.pipeline.rules import RuleSet, load_rules, load_vocabulary
-from touchpoint.pipeline.store import AsyncStore, Store
+from touchpoint.pipeline.store import AsyncStore
 
 
 class ActionsProducer:
@@ -53,12 +53,12 @@ def rules_for(settings: Settings) -> RuleSet | None:
 async def run_watch(settings: Settings, at: datetime | None, once: bool, show: Callable[[Cycle, dict[str, int]], None]) -> None:
     """Cycles every ``alert_interval_s`` until cancelled (``once`` or a fixed ``at``: one cycle)."""
     rules = rules_for(settings)
-    store = AsyncStore(Store.from_settings(settings))
+    store = AsyncStore.from_settings(settings)
     producer = ActionsProducer(settings)
     try:
         await store.migrate()
         while True:
-            cycle = await store.run(watch_once, store.store, settings, at or datetime.now(timezone.utc))
+            cycle = await store.call(watch_once, settings, at or datetime.now(timezone.utc))
             sent = await announce(store, settings, rules, producer.send)
             show(cycle, sent)
             if once or at is not None:

@@ -5,7 +5,8 @@ all of it, pipeline/acks.py):
 
 1. decode; an undecodable action becomes a dead letter (stage ``decode``);
 2. record: open or join cases in ClickHouse (pipeline/cases.py), waiting out
-   a store that is down; a redelivered action is recognised by its id;
+   a store that is down; a redelivered action is recognised by its id; an
+   action whose rows ClickHouse refuses is dead-lettered (stage ``store``);
 3. deliver: every destination of every action that opened a case, except
    those ClickHouse says were delivered already (pipeline/delivery.py), each
    destination in order, destinations side by side;
@@ -36,9 +37,18 @@ from touchpoint.pipeline.delivery import Deliverer, DeliveryFailed, Endpoint, Ou
 from touchpoint.pipeline.enrichment import Incoming
 from touchpoint.pipeline.rules import RulesSource
 from touchpoint.pipeline.store import AsyncStore
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 
 log = logging.getLogger(__name__)
+
+
+def refused_as_data(exc: BaseException) -> bool:
+    """Rows ClickHouse (or building them) will never take: retrying cannot help. A store that is down is
+    not among them: pipeline/cases.py with_store_retry waits that out."""
+    if isinstance(exc, StoreError):
+        return exc.action is StoreAction.BAD_ROWS
+    return isinstance(exc, (TypeError, ValueError, ArithmeticError))  # e.g. a due time past year 9999
 
 
 @dataclass
@@ -77,17 +87,35 @@ class ActionStage:
             except DecodeError as exc:
                 result.dead_letters.append(message.dead("decode", str(exc), exc))
         if decoded:
-            now = now or datetime.now(timezone.utc)
-            result.recorded = await with_store_retry(
-                self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
-            )
+            recorded = await self._record(decoded, now or datetime.now(timezone.utc), result)
+            result.recorded = [item for _, item in recorded]
             self._count(result.recorded)
             self.opened += sum(1 for r in result.recorded if r.new and r.disposition == "opened")
-            jobs = await self._jobs(decoded, result.recorded)
+            jobs = await self._jobs(recorded)
             if jobs:
                 await self._deliver(jobs, result)
         self.handled += len(messages)
         return result
+
+    async def _record(
+        self, decoded: list[tuple[Incoming, dict[str, Any]]], now: datetime, result: ActionsResult
+    ) -> list[tuple[Incoming, Recorded]]:
+        """Record the batch (a store that is down is waited out); actions ClickHouse refuses as data are
+        found by halving the batch and dead-lettered (stage ``store``), the rest recorded."""
+        try:
+            recorded = await with_store_retry(
+                self.store, record_actions, [action for _, action in decoded], now, what="cases", **self.retry
+            )
+        except Exception as exc:
+            if not refused_as_data(exc):
+                raise  # the agent retries the whole batch in place (pipeline/acks.py)
+            if len(decoded) == 1:
+                message = decoded[0][0]
+                result.dead_letters.append(message.dead("store", f"ClickHouse refused this action's case rows: {exc}", exc))
+                return []
+            middle = len(decoded) // 2
+            return await self._record(decoded[:middle], now, result) + await self._record(decoded[middle:], now, result)
+        return list(zip((message for message, _ in decoded), recorded))
 
     @staticmethod
     def _count(recorded: Sequence[Recorded]) -> None:
@@ -96,8 +124,8 @@ class ActionStage:
                 counter = metrics.CASES_OPENED if item.disposition == "opened" else metrics.CASE_SIGNALS_ATTACHED
                 counter.labels(item.action["team"], item.action["priority"]).inc()
 
-    async def _jobs(self, decoded: list[tuple[Incoming, dict[str, Any]]], recorded: list[Recorded]) -> list[Job]:
-        wanted = [(message, item) for (message, _), item in zip(decoded, recorded) if item.announces and item.action["destinations"]]
+    async def _jobs(self, recorded: list[tuple[Incoming, Recorded]]) -> list[Job]:
+        wanted = [(message, item) for message, item in recorded if item.announces and item.action["destinations"]]
         if not wanted:
             return []
         done = await with_store_retry(
@@ -159,8 +187,10 @@ class ActionStage:
         message = job.message
         return dead_letter(
             "deliver", outcome.reason or "delivery failed", message.value, error=DeliveryFailed(outcome.reason),
-            key=message.key, topic=message.topic,
-            partition=message.partition, offset=message.offset,
+            key=message.key, topic=message.topic, partition=message.partition, offset=message.offset,
+            origin=f"{message.topic} -> {job.destination}",  # one letter per destination that failed
+            source=job.recorded.action.get("source"),  # its signal is stored: the source's balance is not touched
+            signal_id=job.recorded.action["origin_id"] if job.recorded.action["origin"] == "signal" else None,
             context={"destination": job.destination, "case_id": job.recorded.case_id,
                      "action_id": job.recorded.action["action_id"], "http_status": outcome.http_status or ""},
         )  # fmt: skip

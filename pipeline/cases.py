@@ -17,14 +17,14 @@ a rebalance loses nothing: every decision reads ClickHouse, never memory.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from touchpoint.core.retry import backoff_delay
-from touchpoint.pipeline.store import AsyncStore, Store, is_transient
+from touchpoint.core.retry import retry_until_done
+from touchpoint.pipeline.store import AsyncStore, Store
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 from touchpoint.schemas.action import OPEN_STATUSES, case_key, make_case_id
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,7 @@ def action_row(action: Mapping[str, Any], case_id: str, disposition: str) -> dic
 
 
 def insert(store: Store, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        store.client.insert(f"{store.database}.{table}", [[row[c] for c in columns] for row in rows], column_names=list(columns))
+    store.insert(table, [[row[c] for c in columns] for row in rows], columns)
 
 
 def record_actions(store: Store, actions: Sequence[Mapping[str, Any]], now: datetime | None = None) -> list[Recorded]:
@@ -298,16 +297,13 @@ def case_detail(store: Store, case_id: str) -> dict[str, Any]:
 async def with_store_retry(
     store: AsyncStore, fn: Callable[..., T], *args: Any, initial_s: float = 0.5, max_s: float = 30.0, what: str = "case store"
 ) -> T:
-    """Run ``fn(store, *args)`` on the store's thread, waiting out an unreachable store with backoff
-    (the batch's offsets stay uncommitted meanwhile); other errors propagate."""
-    attempt = 0
-    while True:
-        try:
-            return await store.run(fn, store.store, *args)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            delay = backoff_delay(attempt, initial_s, max_s)
-            log.warning("ClickHouse unavailable for the %s (%s); retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(delay)
+    """``fn(store, *args)`` on one of the store's threads, waiting out a store that is down, full or
+    misconfigured (pipeline/store_errors.py: everything but bad rows) with backoff while the batch's
+    offsets stay uncommitted; bad rows and any other error are raised to the caller."""
+
+    def on_failure(exc: Exception, attempt: int, delay: float) -> None:
+        if not isinstance(exc, StoreError) or exc.action is StoreAction.BAD_ROWS:
+            raise exc
+        log.warning("ClickHouse failed for the %s (%s; %s); retrying in %.1fs", what, exc, exc.hint, delay)
+
+    return await retry_until_done(lambda: store.call(fn, *args), on_failure, initial_s=initial_s, max_s=max_s)

@@ -58,13 +58,13 @@ class CaseApi:
             raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}", "priority")
         breached = _bool(query, "breached") if "breached" in query else None
         limit = _int(query, "limit", 100, 1, 1000)
-        rows = await self.store.run(list_cases, self.store.store, filters, breached, limit)
+        rows = await self.store.call(list_cases, filters, breached, limit)
         return json_response({"filters": {**filters, "breached": breached}, "n": len(rows), "cases": rows})
 
     async def detail(self, request: web.Request) -> web.Response:
         _allowed(request.query, ())
         try:
-            case = await self.store.run(case_detail, self.store.store, self._case_id(request))
+            case = await self.store.call(case_detail, self._case_id(request))
         except CaseNotFound as exc:
             return json_response({"error": str(exc)}, status=404)
         return json_response({"case": case})
@@ -78,9 +78,9 @@ class CaseApi:
         owner = self._field(body, "owner")
         note = self._field(body, "note", required=name == "close")
         try:
-            case, changed = await self.store.run(
-                lambda store: transition(store, self._case_id(request), name, actor, owner=owner, note=note),
-                self.store.store,
+            case_id = self._case_id(request)
+            case, changed = await self.store.call(
+                lambda store: transition(store, case_id, name, actor, owner=owner, note=note)
             )
         except CaseNotFound as exc:
             return json_response({"error": str(exc)}, status=404)
@@ -92,7 +92,7 @@ class CaseApi:
         query = request.query
         _allowed(query, ("since", "until", "brand"))
         filters = parse_filters(query)
-        summary = await self.store.run(loop_summary, self.store.store, filters, self.settings.min_responses)
+        summary = await self.store.call(loop_summary, filters, self.settings.min_responses)
         return json_response(
             {"filters": filters_json(filters), "min_responses": self.settings.min_responses,
              "definitions": LOOP_DEFINITIONS, **summary}

@@ -71,6 +71,8 @@ def route_file(
     """Every signal of ``source`` with the routes it gets, and a summary per rule and team."""
     rows, summary = [], RouteSummary()
     for number, record in read_signals(source):
+        if not record.get("signal_id") and record.get("id") is None:
+            record["signal_id"] = f"line-{number}"  # no id to derive one from: the line stands in
         facts = SignalFacts.from_record(record)
         routes = tuple(rules.route(facts, assume_open_case, now))
         rows.append(RoutedLine(number, facts, routes))

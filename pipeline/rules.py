@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from touchpoint.core import metrics
 from touchpoint.core.times import parse_duration, parse_timestamp
 from touchpoint.schemas.action import PRIORITIES
-from touchpoint.schemas.signal import CHANNELS, KINDS, make_signal_id
+from touchpoint.schemas.signal import CHANNELS, KINDS, kind_of, make_signal_id
 
 log = logging.getLogger(__name__)
 NPS_BANDS = ("detractor", "passive", "promoter")
@@ -133,16 +133,16 @@ class When(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     brand: list[str] | None = None
-    channel: list[Literal["survey", "chat", "email", "call", "social", "review"]] | None = None
+    channel: list[Literal[CHANNELS]] | None = None  # type: ignore[valid-type]
     source: list[str] | None = None
-    kind: list[Literal["direct", "indirect"]] | None = None
+    kind: list[Literal[KINDS]] | None = None  # type: ignore[valid-type]
     touchpoint: list[str] | None = None
     touchpoint_any: list[str] | None = None
     stage: list[str] | None = None
-    nps: list[Literal["detractor", "passive", "promoter"]] | None = None
+    nps: list[Literal[NPS_BANDS]] | None = None  # type: ignore[valid-type]
     csat_at_most: float | None = Field(None, ge=1, le=5)
     ces_at_most: float | None = Field(None, ge=1, le=7)
-    sentiment: list[Literal["negative", "neutral", "positive"]] | None = None
+    sentiment: list[Literal[SENTIMENTS]] | None = None  # type: ignore[valid-type]
     sentiment_score_at_most: float | None = Field(None, ge=-1, le=1)
     sentiment_score_at_least: float | None = Field(None, ge=-1, le=1)
     emotions: list[str] | None = None
@@ -190,8 +190,14 @@ class When(BaseModel):
         return self
 
 
+MAX_SLA = timedelta(days=366)
+
+
 def _duration(value: Any) -> timedelta:
-    return parse_duration(value, "sla")
+    sla = parse_duration(value, "sla")
+    if sla > MAX_SLA:
+        raise ValueError(f"sla {value!r} is longer than a year; write at most 366d")
+    return sla
 
 
 class Target(BaseModel):
@@ -200,7 +206,7 @@ class Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     team: str = Field(min_length=1, max_length=100)
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Literal[PRIORITIES] = "normal"  # type: ignore[valid-type]
     sla: timedelta = timedelta(days=3)
     destinations: list[str] = []
 
@@ -376,7 +382,7 @@ class SignalFacts:
             brand=str(record.get("brand") or "default"),
             channel=channel,
             source=source,
-            kind=str(record.get("kind") or ("direct" if channel in ("survey", "chat", "email", "call") else "indirect")),
+            kind=str(record.get("kind") or kind_of(channel)),
             customer_id=record.get("customer_id"),
             author=record.get("author"),
             touchpoints=tuple(record.get("touchpoints") or ()),

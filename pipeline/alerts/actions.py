@@ -127,7 +127,7 @@ def close_cases(store: Store, alert: Alert) -> tuple[int, int]:
 
 async def announce(store: AsyncStore, settings: Settings, rules: RuleSet | None, send: Send) -> dict[str, int]:
     """Send what the ledger has not announced yet; with no rules (routing off) openings wait, resolutions are noted."""
-    pending = await store.run(ledger.unannounced, store.store)
+    pending = await store.call(ledger.unannounced)
     counts = {"actions": 0, "closed": 0}
     opened = [a for a in pending if a.state == "open"]
     if opened and rules is not None:
@@ -138,18 +138,18 @@ async def announce(store: AsyncStore, settings: Settings, rules: RuleSet | None,
             for route in routes(alert, rules, settings)
         ]
         await send(messages)  # returns once the broker acknowledged every message
-        await store.run(ledger.mark_announced, store.store, opened, "opened")
+        await store.call(ledger.mark_announced, opened, "opened")
         counts["actions"] = len(messages)
     done = []
     for alert in (a for a in pending if a.state == "resolved"):
         if alert.announced == "opened":
-            closed, cases = await store.run(close_cases, store.store, alert)
+            closed, cases = await store.call(close_cases, alert)
             counts["closed"] += closed
             if not cases and utc_now() - (alert.resolved_at or alert.updated_at) < CASE_GRACE:
                 continue  # its case is not recorded yet (the case agent lags): close it next time
         done.append(alert)
     if done:
-        await store.run(ledger.mark_announced, store.store, done, "resolved")
+        await store.call(ledger.mark_announced, done, "resolved")
     return counts
 
 

@@ -60,7 +60,7 @@ async def test_alerts_become_routed_actions_and_cases_that_close_when_resolved(s
     store_signals(store, signals(SPIKE[1] + timedelta(hours=6), changes=True))
     opened = watch_once(store, settings, SPIKE[0] + timedelta(hours=3, minutes=10)).opened
     spike = next(a for a in opened if a.key == ("acme", "touchpoint", "product_quality", "volume_spike"))
-    async_store, producer = AsyncStore(Store.from_settings(settings)), ActionsProducer(settings)
+    async_store, producer = AsyncStore.from_settings(settings), ActionsProducer(settings)
     try:
         sent = await announce(async_store, settings, rules_for(settings), producer.send)
         assert sent == {"actions": len(opened), "closed": 0}  # one action per alert (first_match)
@@ -104,7 +104,7 @@ async def test_without_rules_alerts_wait_and_nothing_is_sent(store: Store, live_
     """Negative control: no rules file, no routing; the alert is kept, unannounced, for when rules exist."""
     store_signals(store, signals(SPIKE[1], changes=True))
     assert watch_once(store, live_settings, SPIKE[0] + timedelta(hours=3, minutes=10)).opened
-    async_store, producer = AsyncStore(Store.from_settings(live_settings)), ActionsProducer(live_settings)
+    async_store, producer = AsyncStore.from_settings(live_settings), ActionsProducer(live_settings)
     try:
         assert await announce(async_store, live_settings, None, producer.send) == {"actions": 0, "closed": 0}
         assert {a.announced for a in recent_alerts(store)} == {""}

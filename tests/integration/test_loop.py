@@ -9,6 +9,7 @@ written for this test, and a touchpoint hint (what a survey question carries) fi
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ HAPPY = survey("r4", "c-4", "Love the new app design, so quick!", 10)
 S4 = survey("r5", "c-1", "The app crashed again, third time this week.", 0)
 S5 = survey("r6", "c-1", "App login broken once more after yesterday's fix.", 2)
 S6 = survey("r7", "c-2", "The app is still freezing on the payment screen.", 2)
+S7 = survey("r8", "c-5", "The app logs me out every few minutes.", 1)
 
 
 async def produce(settings: Settings, *signals: RawSignal) -> None:
@@ -96,9 +98,11 @@ async def test_route_attach_deliver_redeliver_lifecycle_and_restart(live_setting
             routing_rules_path=str(rules), topic_actions=live_settings.topic_raw.replace("signals.raw", "cx.actions"),
             web_enabled=True, web_port=port, api_public_url=f"http://127.0.0.1:{port}",
             route_batch_window_s=0.2, actions_batch_window_s=0.2, delivery_retry_initial_s=0.05,
+            routing_reload_interval_s=0.2,
         )  # fmt: skip
         api = Api(f"http://127.0.0.1:{port}", http)
         async with running_worker(settings, enricher) as app:
+            first_version = app.touchpoint["rules"].rules.version
             # 1. two detractors of one customer about the app: one case; another customer: a second case
             await produce(settings, S1, S2, S3, HAPPY)
             await wait_for(lambda: handled(app, 3), timeout_s=120)
@@ -159,3 +163,12 @@ async def test_route_attach_deliver_redeliver_lifecycle_and_restart(live_setting
             [c2_now] = await api.cases(customer_id="c-2")
             assert c2_now["case_id"] == c2 and c2_now["signals"] == 2 and c2_now["status"] == "acknowledged"
             assert len(inbox.at("/slack")) == 4
+
+            # 7. the CX lead edits the rules: the running worker uses them from the next batch, no restart
+            rules.write_text(RULES.format(url=inbox.url("/slack")).replace("team: mobile-app", "team: app-squad"))
+            os.utime(rules, (1, 1))  # a new stamp even within the file system's time resolution
+            await asyncio.sleep(0.5)
+            await produce(settings, S7)
+            await wait_for(lambda: handled(app, 2), timeout_s=120)
+            [moved] = await api.cases(customer_id="c-5")
+            assert moved["team"] == "app-squad" and app.touchpoint["rules"].rules.version != first_version

@@ -6,7 +6,8 @@ import pytest
 
 from touchpoint.pipeline.queries import Filters, metric_by, touchpoint_summary
 from touchpoint.pipeline.sink import signal_row
-from touchpoint.pipeline.store import RowsRejected, migrations
+from touchpoint.pipeline.store import migrations
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 
 T0 = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 
@@ -89,8 +90,9 @@ def test_touchpoint_summary_has_counts_and_a_verbatim(store) -> None:
 def test_bad_rows_are_rejected_as_data_errors(store) -> None:
     bad = signal_row(enriched(1))
     bad[8] = "not a timestamp"  # occurred_at
-    with pytest.raises(RowsRejected):
+    with pytest.raises(StoreError) as caught:
         store.insert_signals([bad])
+    assert caught.value.action is StoreAction.BAD_ROWS
 
 
 def test_unknown_metric_or_dimension_names_the_choices(store) -> None:
