@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import functools
 import getpass
 import json
 import logging
@@ -41,23 +40,6 @@ def parse_when(value: str | None) -> datetime | None:
         raise SystemExit(f"error: {exc}") from exc
 
 
-def names_rule_errors(command: Any) -> Any:
-    """Commands that start a worker: a routing-rules mistake ends them with its line numbers, not a traceback."""
-
-    @functools.wraps(command)
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        from touchpoint.pipeline.rules import RulesError
-
-        try:
-            return command(settings, args)
-        except RulesError as exc:
-            err.print(f"[red]routing rules error:[/]\n{exc}", highlight=False)
-            return 2
-
-    return run
-
-
-@names_rule_errors
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.demo import run_demo
 
@@ -65,7 +47,6 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.balanced else 1
 
 
-@names_rule_errors
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.up import run_up
 
@@ -86,7 +67,6 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-@names_rule_errors
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Faust's own worker command, run on an app built from these settings (no environment hand-off)."""
     from faust.cli.faust import cli
@@ -319,16 +299,13 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
     """`touchpoint route test RULES FILE`: which rule each enriched signal hits (no broker, no store)."""
     from touchpoint.pipeline.route_test import SignalFileError, route_file
-    from touchpoint.pipeline.rules import RulesError, load_rules, load_vocabulary
+    from touchpoint.pipeline.rules import load_rules, load_vocabulary
 
+    rules = load_rules(args.rules, load_vocabulary(settings.taxonomy_path))  # RulesError: touchpoint.errors says it
     try:
-        rules = load_rules(args.rules, load_vocabulary(settings.taxonomy_path))
         source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
         with source:
             rows, summary = route_file(rules, source, assume_open_case=args.assume_open_case)
-    except RulesError as exc:
-        err.print(f"[red]routing rules error:[/]\n{exc}", highlight=False)
-        return 2
     except (OSError, SignalFileError) as exc:
         err.print(f"[red]signals file error:[/] {args.file}: {exc}", highlight=False)
         return 2
@@ -368,7 +345,7 @@ def _user_name() -> str:
 
 def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
     """`touchpoint cases list|show|ack|close|reopen|stats`: the closed loop, read and moved in ClickHouse."""
-    from touchpoint.pipeline.cases import CaseNotFound, TransitionRefused, case_detail, list_cases, transition
+    from touchpoint.pipeline.cases import case_detail, list_cases, transition
     from touchpoint.pipeline.loop_metrics import loop_summary
     from touchpoint.pipeline.queries import Filters
     from touchpoint.pipeline.store import Store
@@ -406,18 +383,7 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
                                        note=getattr(args, "note", None))  # fmt: skip
             state = f"{case['status']}" + ("" if changed else " (already)")
             console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
-    except CaseNotFound as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        return 1
-    except (TransitionRefused, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        return 2
-    except Exception as exc:
-        if "UNKNOWN_TABLE" not in str(exc) and "UNKNOWN_DATABASE" not in str(exc):
-            raise
-        err.print(f"[red]error:[/] no case tables in {settings.clickhouse_database}: run `touchpoint migrate` first", highlight=False)
-        return 2
-    finally:
+    finally:  # a wrong id, a refused move or a store to fix: touchpoint.errors says what to do
         store.close()
     return 0
 

@@ -162,7 +162,7 @@ def test_cases_command_lists_acknowledges_closes_and_reports(store: Store, setti
     assert main(["cases", "close", first.case_id, "--by", "ana", "--note", "replaced the device"]) == 0
     assert main(["cases", "ack", first.case_id, "--by", "bo"]) == 2
     assert "is closed; acknowledge needs a case that is open" in " ".join(capsys.readouterr().err.split())
-    assert main(["cases", "close", "missing-id", "--note", "x"]) == 1
+    assert main(["cases", "close", "missing-id", "--note", "x"]) == 2
 
     assert main(["cases", "stats", "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
