@@ -214,43 +214,44 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them.
-    An unreachable broker or store ends it with cli/errors.py's message; unsent alerts go with the next run."""
-    from touchpoint.pipeline.rules import RulesError
+    A broken rules file, an unreachable broker or store end it with cli/errors.py's message; unsent alerts
+    go with the next run."""
     from touchpoint.watch import run_watch
 
-    try:
-        asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
-    except RulesError as exc:
-        err.print(f"[red]routing rules error:[/] {escape(str(exc))}")
-        return 2
+    asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
     return 0
 
 
 def print_cycle(cycle: Any, sent: dict[str, int], fmt: str) -> None:
-    """Opened and resolved alerts with their numbers and why; one JSON object per alert with --format json."""
+    """Opened and resolved alerts with their numbers and why (one JSON object per alert with --format json),
+    then one line on stderr: what the cycle tested and did."""
     if fmt == "json":
         for alert in [*cycle.opened, *cycle.resolved]:
             print(json.dumps(alert.as_json(), default=str))
-        return
-    for alert in cycle.opened:
-        why = alert.explanation
-        console.print(f"[red bold]ALERT[/] {alert.summary}")
-        if why.get("terms"):
-            console.print("  why: " + ", ".join(f"{t['term']} (z={t['z']:.1f})" for t in why["terms"][:8]))
-        for quote in why.get("verbatims", []):
-            console.print(f"  \u201c{quote}\u201d", markup=False)
-        for dim in ("channel", "source"):
-            parts = [f"{c[dim]} {c['change']:+.1f}" for c in why.get("contributions", {}).get(dim, [])[:3]]
-            if parts:
-                console.print(f"  by {dim}: " + ", ".join(parts))
-    for alert in cycle.resolved:
-        console.print(f"[green]resolved[/] {alert.metric} at {alert.dimension} {alert.value} ({alert.brand}), open since {alert.opened_at:%Y-%m-%d %H:%M}")
+    else:
+        print_alerts(cycle)
     evaluation = cycle.evaluation
     err.print(
         f"{evaluation.end:%Y-%m-%d %H:%M} UTC: {cycle.tests} tests, {len(evaluation.flagged)} significant "
         f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved; "
         f"{sent['actions']} actions sent to cx.actions, {sent['closed']} cases closed"
     )
+
+
+def print_alerts(cycle: Any) -> None:
+    for alert in cycle.opened:
+        why = alert.explanation
+        console.print(f"[red bold]ALERT[/] {escape(alert.summary)}")
+        if why.get("terms"):
+            console.print("  why: " + escape(", ".join(f"{t['term']} (z={t['z']:.1f})" for t in why["terms"][:8])))
+        for quote in why.get("verbatims", []):
+            console.print(f"  \u201c{quote}\u201d", markup=False)
+        for dim in ("channel", "source"):
+            parts = [f"{c[dim]} {c['change']:+.1f}" for c in why.get("contributions", {}).get(dim, [])[:3]]
+            if parts:
+                console.print(f"  by {dim}: " + escape(", ".join(parts)))
+    for alert in cycle.resolved:
+        console.print(f"[green]resolved[/] {alert.metric} at {alert.dimension} {alert.value} ({alert.brand}), open since {alert.opened_at:%Y-%m-%d %H:%M}")
 
 
 def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:

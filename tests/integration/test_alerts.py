@@ -74,3 +74,25 @@ def test_alert_ids_are_the_same_for_every_watcher(store: Store, settings) -> Non
 
     key = ("acme", "touchpoint", "billing", "nps")
     assert alert_id(key, T0) == alert_id(key, T0) != alert_id(key, T0 + timedelta(minutes=15))
+
+
+def test_touchpoint_watch_prints_alerts_with_numbers_and_why(store: Store, settings, capsys, monkeypatch) -> None:
+    import json
+
+    from touchpoint.cli import main
+
+    store_signals(store, signals(SPIKE[1], changes=True))
+    monkeypatch.setenv("TOUCHPOINT_CLICKHOUSE_URL", settings.clickhouse_url)
+    monkeypatch.setenv("TOUCHPOINT_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+    at = (SPIKE[0] + timedelta(hours=3, minutes=10)).isoformat()
+    assert main(["watch", "--at", at]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ALERT volume spike (signals) at touchpoint product_quality (acme)" in out
+    assert "n=" in out and "why: battery" in out and "by channel: review" in out
+    assert main(["watch", "--at", at, "--format", "json"]) == 0  # the same window again: nothing new opens
+    captured = capsys.readouterr()
+    assert captured.out == "" and "0 opened" in " ".join(captured.err.split())
+    later = (SPIKE[1] + timedelta(hours=4)).isoformat()
+    assert main(["watch", "--at", later, "--format", "json"]) == 0
+    resolved = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {a["state"] for a in resolved} >= {"resolved"} and all("explanation" in a for a in resolved)
