@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import getpass
 import json
 import logging
 import signal
@@ -215,6 +216,48 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them.
+    A broken rules file, an unreachable broker or store end it with cli/errors.py's message; unsent alerts
+    go with the next run."""
+    from touchpoint.watch import run_watch
+
+    asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
+    return 0
+
+
+def print_cycle(cycle: Any, sent: dict[str, int], fmt: str) -> None:
+    """Opened and resolved alerts with their numbers and why (one JSON object per alert with --format json),
+    then one line on stderr: what the cycle tested and did."""
+    if fmt == "json":
+        for alert in [*cycle.opened, *cycle.resolved]:
+            print(json.dumps(alert.as_json(), default=str))
+    else:
+        print_alerts(cycle)
+    evaluation = cycle.evaluation
+    err.print(
+        f"{evaluation.end:%Y-%m-%d %H:%M} UTC: {cycle.tests} tests, {len(evaluation.flagged)} significant "
+        f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved; "
+        f"{sent['actions']} actions sent to cx.actions, {sent['closed']} cases closed"
+    )
+
+
+def print_alerts(cycle: Any) -> None:
+    for alert in cycle.opened:
+        why = alert.explanation
+        console.print(f"[red bold]ALERT[/] {escape(alert.summary)}")
+        if why.get("terms"):
+            console.print("  why: " + escape(", ".join(f"{t['term']} (z={t['z']:.1f})" for t in why["terms"][:8])))
+        for quote in why.get("verbatims", []):
+            console.print(f"  \u201c{quote}\u201d", markup=False)
+        for dim in ("channel", "source"):
+            parts = [f"{c[dim]} {c['change']:+.1f}" for c in why.get("contributions", {}).get(dim, [])[:3]]
+            if parts:
+                console.print(f"  by {dim}: " + escape(", ".join(parts)))
+    for alert in cycle.resolved:
+        console.print(f"[green]resolved[/] {alert.metric} at {alert.dimension} {alert.value} ({alert.brand}), open since {alert.opened_at:%Y-%m-%d %H:%M}")
+
+
 def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(rows, default=str, indent=2))
@@ -255,6 +298,98 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         f" / not replayable {summary.skipped_not_replayable} (connector stages: re-import from the source)"
         f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
     )
+    return 0
+
+
+def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint route test RULES FILE`: which rule each enriched signal hits (no broker, no store)."""
+    from touchpoint.pipeline.route_test import SignalFileError, route_file
+    from touchpoint.pipeline.rules import load_rules, load_vocabulary
+
+    rules = load_rules(args.rules, load_vocabulary(settings.taxonomy_path))  # RulesError: touchpoint.errors says it
+    try:
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with source:
+            rows, summary = route_file(rules, source, assume_open_case=args.assume_open_case)
+    except (OSError, SignalFileError) as exc:
+        err.print(f"[red]signals file error:[/] {args.file}: {exc}", highlight=False)
+        return 2
+    shown = [row for row in rows if row.routes or args.all]
+    if args.format == "json":
+        for row in shown:
+            print(json.dumps(row.as_dict(), ensure_ascii=False))
+    else:
+        table = Table(title=f"routing {args.file} with {args.rules} ({rules.spec.mode}, version {rules.version})")
+        for column in ("line", "touchpoint", "sentiment", "score", "rule", "team", "priority", "SLA"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("text (redacted)", no_wrap=True, overflow="ellipsis", max_width=50)
+        for row in shown:
+            d = row.as_dict()
+            score = "-" if d["sentiment_score"] is None else f"{d['sentiment'][:3]} {d['sentiment_score']:+.2f}"
+            for route in d["routes"] or [{"rule": "-", "team": "-", "priority": "-", "sla_hours": None}]:
+                sla = "-" if route["sla_hours"] is None else f"{route['sla_hours']:g}h"
+                table.add_row(str(d["line"]), d["touchpoint"], score, d["score"] or "-", route["rule"], route["team"],
+                              route["priority"], sla, d["text"])  # fmt: skip
+        Console(width=None if sys.stdout.isatty() else 170).print(table)  # piped: wide rows, not wrapped
+    teams = ", ".join(f"{team} {n}" for team, n in summary.by_team.most_common()) or "none"
+    err.print(
+        f"routed {summary.routed} of {summary.signals} signals ({summary.actions} actions); by team: {teams}",
+        highlight=False,
+    )
+    if summary.unused_rules:
+        err.print(f"rules that matched nothing: {', '.join(summary.unused_rules)}", highlight=False)
+    return 0
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment: say so in the history
+        return "touchpoint-cli"
+
+
+def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint cases list|show|ack|close|reopen|stats`: the closed loop, read and moved in ClickHouse."""
+    from touchpoint.pipeline.cases import case_detail, list_cases, transition
+    from touchpoint.pipeline.loop_metrics import loop_summary
+    from touchpoint.pipeline.queries import Filters
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        if args.cases_action == "list":
+            filters = {"status": args.status, "team": args.team, "priority": args.priority, "touchpoint": args.touchpoint,
+                       "brand": args.brand, "customer_id": args.customer}  # fmt: skip
+            rows = list_cases(store, filters, args.breached, args.limit)
+            shown = rows if args.format != "table" else [
+                {"case": r["case_id"], "status": r["status"], "team": r["team"], "priority": r["priority"],
+                 "touchpoint": r["touchpoint"], "customer": r["customer_id"] or r["subject"][:12], "signals": r["signals"],
+                 "opened": f"{r['opened_at']:%Y-%m-%d %H:%M}", "due": f"{r['due_at']:%Y-%m-%d %H:%M}",
+                 "breached": "yes" if r["breached"] else "", "owner": r["owner"]}
+                for r in rows
+            ]  # fmt: skip
+            print_rows(shown, args.format)
+            err.print(f"{len(rows)} case(s)", highlight=False)
+        elif args.cases_action == "show":
+            print(json.dumps(case_detail(store, args.case_id), default=str, indent=2))
+        elif args.cases_action == "stats":
+            filters = Filters(parse_when(args.since), parse_when(args.until), args.brand)
+            summary = loop_summary(store, filters, settings.min_responses)
+            if args.format == "json":
+                print(json.dumps(summary, default=str, indent=2))
+            else:
+                console.print("[bold]Open now[/] (by team and priority)")
+                print_rows(summary["open_now"], args.format)
+                console.print("[bold]Cases opened in the period[/] (close_rate = % closed within SLA)")
+                print_rows(summary["by_team_touchpoint"], args.format)
+        else:
+            name = {"ack": "acknowledge", "close": "close", "reopen": "reopen"}[args.cases_action]
+            case, changed = transition(store, args.case_id, name, args.by or _user_name(), owner=getattr(args, "owner", None),
+                                       note=getattr(args, "note", None))  # fmt: skip
+            state = f"{case['status']}" + ("" if changed else " (already)")
+            console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
+    finally:  # a wrong id, a refused move or a store to fix: touchpoint.errors says what to do
+        store.close()
     return 0
 
 
@@ -417,6 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--channel")
     report.set_defaults(run=cmd_report)
 
+    watch = sub.add_parser("watch", help="alerts: drops and spikes per brand, channel and touchpoint, explained")
+    watch.add_argument("--once", action="store_true", help="one evaluation, then exit")
+    watch.add_argument("--at", help="evaluate as of this time (a date, time or span like 2h), once")
+    watch.add_argument("--format", choices=["table", "json"], default="table")
+    watch.set_defaults(run=cmd_watch)
+
     journey = sub.add_parser("journey", help="every signal of one customer across channels, in time order")
     journey.add_argument("customer_id")
     journey.add_argument("--limit", type=int, default=1000)
@@ -434,6 +575,45 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--again", action="store_true", help="replay: also letters replayed before")
     dlq.add_argument("--dry-run", action="store_true", help="replay: only say what would be replayed")
     dlq.set_defaults(run=cmd_dlq)
+
+    route = sub.add_parser("route", help="routing rules: which team gets which signal")
+    route_sub = route.add_subparsers(dest="route_action", required=True)
+    route_test = route_sub.add_parser("test", help="which rule each enriched signal hits (no broker, no store)")
+    route_test.add_argument("rules", metavar="RULES.yaml", help="a routing rules file (example: touchpoint/samples/routing_rules.yaml)")
+    route_test.add_argument("file", metavar="FILE.jsonl", help="enriched signals, e.g. `touchpoint enrich` output; - for stdin")
+    route_test.add_argument("--format", choices=["table", "json"], default="table")
+    route_test.add_argument("--all", action="store_true", help="also list the signals no rule routes")
+    route_test.add_argument("--assume-open-case", action="store_true", help="evaluate open_case conditions as if the customer had a case open")
+    route_test.set_defaults(run=cmd_route)
+
+    cases = sub.add_parser("cases", help="the closed loop: cases per team, SLA, close rate")
+    cases_sub = cases.add_subparsers(dest="cases_action", required=True)
+    cases_list = cases_sub.add_parser("list", help="cases, newest first")
+    for name in ("status", "team", "priority", "touchpoint", "brand", "customer"):
+        cases_list.add_argument(f"--{name}")
+    cases_list.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None, help="only cases past (or within) their SLA")
+    cases_list.add_argument("--limit", type=int, default=100)
+    cases_list.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_list.set_defaults(run=cmd_cases)
+    cases_show = cases_sub.add_parser("show", help="one case with its history, signals and deliveries (JSON)")
+    cases_show.add_argument("case_id")
+    cases_show.set_defaults(run=cmd_cases)
+    for action, text in (("ack", "acknowledge: someone owns it"), ("close", "close with a resolution note"), ("reopen", "reopen a closed case")):
+        move = cases_sub.add_parser(action, help=text)
+        move.add_argument("case_id")
+        move.add_argument("--by", help="who does it (default: your user name)")
+        if action == "ack":
+            move.add_argument("--owner", help="who owns the case (default: --by)")
+        if action == "close":
+            move.add_argument("--note", required=True, help="the resolution: what was done for the customer")
+            move.add_argument("--owner", help="who resolved it (default: the case's owner)")
+        move.set_defaults(run=cmd_cases)
+    cases_stats = cases_sub.add_parser("stats", help="open cases, SLA breaches, time to acknowledge/close, close-the-loop rate")
+    cases_stats.add_argument("--since", help="cases opened since (date, time or span like 30d)")
+    cases_stats.add_argument("--until")
+    cases_stats.add_argument("--brand")
+    cases_stats.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_stats.set_defaults(run=cmd_cases)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")

@@ -71,7 +71,17 @@ def _validation(exc: BaseException, settings: Settings | None) -> UserError:
     return UserError(f"configuration error: {problems} (set TOUCHPOINT_<NAME> or fix the config file)", USAGE)
 
 
+def _routing(exc: BaseException, settings: Settings | None) -> UserError:
+    return UserError(f"routing rules error:\n{exc}", USAGE)  # every line already names FILE:LINE and the fix
+
+
+def _case(exc: BaseException, settings: Settings | None) -> UserError:
+    return UserError(str(exc), USAGE)
+
+
 def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException, Settings | None], UserError]]]:
+    from touchpoint.pipeline.cases import CaseNotFound, TransitionRefused
+    from touchpoint.pipeline.rules import RulesError
     from touchpoint.pipeline.store_errors import StoreError
 
     return [
@@ -80,6 +90,8 @@ def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException, Sett
         ((FileNotFoundError, IsADirectoryError, PermissionError), _file),  # type: ignore[list-item]
         ((ConfigFileError, MissingSecret), _config),  # type: ignore[list-item]
         (ValidationError, _validation),
+        (RulesError, _routing),
+        ((CaseNotFound, TransitionRefused), _case),  # type: ignore[list-item]
     ]
 
 

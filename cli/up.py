@@ -55,6 +55,10 @@ def print_endpoints(console: Console, bootstrap: str, settings: Settings, servic
     console.print(f"  Kafka broker      {bootstrap}   (export TOUCHPOINT_KAFKA_BOOTSTRAP={bootstrap})")
     console.print(f"  ClickHouse        {settings.clickhouse_url} database {settings.clickhouse_database}")
     console.print(f"  worker web        {services.web_url}  (/metrics, /healthz, /readyz)")
+    rules = services.app.touchpoint.get("rules")
+    if rules is not None:  # closing the loop is on
+        console.print(f"  routing rules     {rules.path} (version {rules.rules.version}, re-read on change)", highlight=False)
+        console.print(f"  cases API         {services.web_url}/api/v1/cases  (/api/v1/loop)", highlight=False)
     for tool in TOOLS:
         secret = TOOLS[tool].secret_of(settings)
         unsigned_ok = settings.webhook_allow_unsigned or TOOLS[tool].signing_optional

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from touchpoint.core.identity import Identity, split_identifiers
+from touchpoint.core.signing import sign_generic
 from touchpoint.core.times import parse_timestamp
 from touchpoint.schemas.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
 
@@ -150,10 +151,6 @@ def verify_standard(body: bytes, headers: Mapping[str, str], secret: str, now: f
     expected = sign_standard(message_id, timestamp, body, secret)
     if not any(same_signature(candidate, expected) for candidate in given.split()):
         raise SignatureError("webhook-signature does not match the body")
-
-
-def sign_generic(timestamp: str, body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def verify_generic(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:

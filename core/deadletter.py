@@ -29,7 +29,7 @@ from touchpoint.schemas.codec import AvroCodec
 if TYPE_CHECKING:
     from touchpoint.core.settings import Settings
 
-STAGES = ("connector.parse", "connector.validate", "decode", "validate", "enrich", "store")
+STAGES = ("connector.parse", "connector.validate", "decode", "validate", "enrich", "store", "deliver")
 CONNECTOR_STAGES = frozenset({"connector.parse", "connector.validate"})
 _NAMESPACE = uuid.UUID("0b5c1f0e-3c55-5d7a-8a40-7d1e2f9c6a11")
 

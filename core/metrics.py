@@ -184,8 +184,69 @@ BUILD_INFO = Gauge(
     ["version", "model_version"],
 )
 
+# --- closing the loop (pipeline/routing.py, pipeline/actions.py, pipeline/loop_metrics.py) -----------
+# Case metrics carry the labels team and priority only (teams come from the rules file: a small set).
+ROUTING_RULES_RELOADS = Counter(
+    "touchpoint_routing_rules_reloads_total",
+    "Routing rules files read: ok (now in force) or error (the previous rules stay in force; see the log).",
+    ["result"],
+)
+ROUTE_SIGNALS = Counter(
+    "touchpoint_route_signals_total",
+    "Enriched signals the route agent evaluated against the rules (redeliveries included).",
+)
+ACTIONS_ROUTED = Counter(
+    "touchpoint_actions_routed_total",
+    "Actions the route agent produced to cx.actions and the broker acknowledged.",
+    ["team", "priority"],
+)
+CASES_OPENED = Counter(
+    "touchpoint_cases_opened_total",
+    "Cases opened in ClickHouse by new actions.",
+    ["team", "priority"],
+)
+CASE_SIGNALS_ATTACHED = Counter(
+    "touchpoint_case_signals_attached_total",
+    "Actions attached to a case already open for the same customer, team and touchpoint (no second case).",
+    ["team", "priority"],
+)
+DELIVERIES = Counter(
+    "touchpoint_deliveries_total",
+    "Case notifications sent to HTTP destinations, by outcome: delivered, or failed (dead-lettered with the reason).",
+    ["outcome"],
+)
+DELIVERY_RETRIES = Counter(
+    "touchpoint_delivery_retries_total",
+    "Delivery attempts repeated after a 5xx, a timeout or a 429 (Retry-After honoured).",
+)
+CASES_OPEN = Gauge(
+    "touchpoint_cases_open",
+    "Cases open or acknowledged now (from ClickHouse; every worker reports the same numbers: aggregate with max).",
+    ["team", "priority"],
+)
+CASES_SLA_BREACHED = Gauge(
+    "touchpoint_cases_sla_breached",
+    "Cases still open past their SLA due time now (from ClickHouse; aggregate with max).",
+    ["team", "priority"],
+)
+CASES_MEDIAN_ACK_SECONDS = Gauge(
+    "touchpoint_cases_median_time_to_acknowledge_seconds",
+    "Median seconds from opening to acknowledgement, cases opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+CASES_MEDIAN_CLOSE_SECONDS = Gauge(
+    "touchpoint_cases_median_time_to_close_seconds",
+    "Median seconds from opening to closing, cases opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+LOOP_CLOSE_RATE = Gauge(
+    "touchpoint_loop_close_rate_ratio",
+    "Close-the-loop rate: cases closed within their SLA / cases routed, opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
-REASON_CLASSES = ("undecodable", "invalid", "enrichment_error", "rejected_by_store", "other")
+REASON_CLASSES = ("undecodable", "invalid", "enrichment_error", "rejected_by_store", "delivery_failed", "other")
 _REASON_BY_ERROR = {
     "DecodeError": "undecodable",
     "JSONDecodeError": "undecodable",
@@ -202,6 +263,7 @@ _REASON_BY_STAGE = {
     "validate": "invalid",
     "enrich": "enrichment_error",
     "store": "rejected_by_store",
+    "deliver": "delivery_failed",
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -176,9 +176,51 @@ class Settings(BaseSettings):
     intercom_access_token: str | None = Field(None, repr=False)
     intercom_base_url: str = "https://api.intercom.io"
 
+    # Closing the loop (pipeline/rules.py, routing.py, actions.py, delivery.py): unset rules = no routing.
+    routing_rules_path: str | None = Field(None, description="the routing rules YAML; reloaded when it changes")
+    routing_reload_interval_s: float = Field(5.0, gt=0, description="how often the rules file is checked for edits")
+    topic_actions: str = "cx.actions"
+    route_batch_size: int = Field(500, ge=1)
+    route_batch_window_s: float = Field(1.0, gt=0)
+    actions_batch_size: int = Field(100, ge=1)
+    actions_batch_window_s: float = Field(1.0, gt=0)
+    # Destination URLs and HMAC secrets by destination name (JSON in the environment); they win over
+    # `url:` in the rules file, so incoming-webhook URLs (which are credentials) stay out of it.
+    routing_destination_urls: dict[str, str] = Field(default_factory=dict, repr=False)
+    routing_destination_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    api_public_url: str = Field("http://127.0.0.1:6066", description="base of links in case messages (the worker's API)")
+    delivery_max_attempts: int = Field(8, ge=1)
+    delivery_retry_initial_s: float = Field(1.0, gt=0)
+    delivery_retry_max_s: float = Field(60.0, gt=0)
+    delivery_max_retry_after_s: float = Field(300.0, gt=0, description="longer Retry-After waits count as a failure")
+    delivery_max_elapsed_s: float = Field(900.0, gt=0, description="give up (dead-letter) a delivery after this long")
+    loop_metrics_interval_s: float = Field(30.0, gt=0, description="how often the case gauges are read from ClickHouse")
+    loop_metrics_window_days: int = Field(30, ge=1, description="cases opened this recently feed medians and close rate")
+
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
     min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
+
+    # Alerts (pipeline/alerts): drops and spikes per brand, brand x channel, brand x touchpoint
+    alert_window_h: float = Field(24.0, gt=0, le=168, description="window of the rate and score tests (sentiment, NPS, CSAT, emotions)")
+    alert_volume_window_h: float = Field(3.0, gt=0, le=168, description="window of the volume spike/drop tests")
+    alert_baseline: Literal["weekly", "trailing"] = Field(
+        "weekly", description="weekly: the same hours of the K weeks before; trailing: the K windows just before"
+    )
+    alert_baseline_windows: int = Field(4, ge=1, le=12, description="K, baseline windows per test")
+    alert_min_baseline_windows: int = Field(2, ge=1, description="fewer baseline windows with data: no test")
+    alert_min_n: int = Field(30, ge=1, description="fewest responses (or expected signals, for volume) a test needs")
+    alert_false_alarms_per_week: float = Field(0.5, gt=0, description="budget across all series; sets the per-evaluation FDR")
+    alert_step_min: float = Field(15.0, gt=0, description="windows end on this grid; one evaluation per step")
+    alert_settle_min: float = Field(10.0, ge=0, description="leave out the newest minutes (signals still arriving)")
+    alert_resolve_p: float = Field(0.05, gt=0, lt=1, description="an open alert resolves when its p-value rises above this")
+    alert_volume_min_cv: float = Field(0.1, ge=0, description="least week-to-week variation of a window's volume (CV)")
+    alert_rate_min_sd: float = Field(2.0, ge=0, description="least week-to-week variation of a share or score, in points")
+    alert_emotions: list[str] = Field(["anger", "urgency"], description="emotions whose rising share alerts")
+    alert_interval_s: float = Field(300.0, gt=0, description="how often `touchpoint watch` / the worker timer look")
+    alert_watch_in_worker: bool = False  # the worker runs the detector on a timer (leader only)
+    alert_team: str = Field("cx-insights", min_length=1, description="gets alerts no routing rule (nor default) takes")
+    alert_sla_h: float = Field(24.0, gt=0, description="SLA of an alert's case when no routing rule sets one")
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -239,4 +281,6 @@ class Settings(BaseSettings):
         for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret", *_SOURCE_SECRETS):
             if shown.get(name):
                 shown[name] = "***"
+        for name in ("routing_destination_urls", "routing_destination_secrets"):
+            shown[name] = {key: "***" for key in shown.get(name) or {}}
         return shown

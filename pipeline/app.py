@@ -8,6 +8,8 @@ Flow and guarantees:
 1. enrich: ``signals.raw`` -> batches (``take_events``) -> models on a thread
    -> ``signals.enriched``; bad records -> ``signals.dead-letter``.
 2. sink: ``signals.enriched`` -> batches -> ClickHouse; rejected rows -> dead letter.
+   With routing rules, also route (``signals.enriched`` -> ``cx.actions``) and
+   cases (``cx.actions`` -> cases, deliveries): pipeline/loop.py.
 3. A batch's offsets are committed only after every output of it was
    acknowledged by the broker or inserted into ClickHouse (pipeline/acks.py).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import faust
@@ -29,9 +32,12 @@ from touchpoint.core.status import ComponentStatus
 from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.acks import process_in_place
+from touchpoint.pipeline.alerts.actions import announce
+from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
 from touchpoint.pipeline.health import register_ops
+from touchpoint.pipeline.loop import register_loop
 from touchpoint.pipeline.sink import SinkStage
 from touchpoint.pipeline.store import AsyncStore
 
@@ -91,6 +97,8 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     }  # fmt: skip
     register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
     register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
+    if settings.alert_watch_in_worker:
+        register_alert_timer(app, reader, settings)  # mostly reads; its ledger writes are a few rows
     retry = {"retry_initial_s": settings.store_retry_initial_s, "retry_max_s": settings.store_retry_max_s}
 
     async def send_dead(dead_letters: Sequence[dict[str, Any]]) -> None:
@@ -125,7 +133,25 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
 
             await process_in_place(stream, events, work, batches["sink"], **retry)
 
+    register_loop(app, settings, writer, reader, enriched, deliver, send_dead, incoming)  # route + cases, with routing rules
     return app
+
+
+def register_alert_timer(app: faust.App, store: AsyncStore, settings: Settings) -> None:
+    """Alerts every ``alert_interval_s`` on the leader only (one watcher per app), on a store thread;
+    with routing rules (pipeline/loop.py), what opened or resolved goes to cx.actions."""
+    actions = app.topic(settings.topic_actions, key_type=bytes, value_type=bytes)
+
+    @app.timer(settings.alert_interval_s, on_leader=True)
+    async def watch_alerts() -> None:
+        try:
+            cycle = await store.call(watch_once, settings, datetime.now(timezone.utc))
+            for alert in cycle.opened:
+                log.warning("alert opened: %s", alert.summary)
+            source = app.touchpoint.get("rules")  # set by register_loop when routing is on
+            await announce(store, settings, source.current() if source else None, lambda items: deliver(actions, items))
+        except Exception:  # a failed cycle (store or broker down, tables not migrated yet) is retried at the next tick
+            log.exception("alert watch cycle failed; retrying at the next tick")
 
 
 def __getattr__(name: str) -> Any:

@@ -6,10 +6,12 @@ failed and, for records the worker could not handle, the topic it came from.
 1. Each letter is shown once: letters carry a deterministic ``letter_id``
    (touchpoint.core.deadletter), so a re-import or a redelivered batch that
    failed again adds no second line.
-2. Worker stages (decode, validate, enrich, store) carry ``source_topic``:
+2. Worker stages (decode, validate, enrich, store, deliver) carry ``source_topic``:
    ``replay`` opens the original bytes and sends them back to that topic with
-   the original key. Fix the cause first (a model, a schema, the store); a
-   record that fails again is dead-lettered again, never lost.
+   the original key. Fix the cause first (a model, a schema, the store, a
+   destination); a record that fails again is dead-lettered again, never lost.
+   A ``deliver`` letter is an action: back on cx.actions its case is already
+   recorded, and only the destinations not yet delivered are tried again.
 3. Connector stages (connector.parse, connector.validate) hold the source's own
    payload, not a signal: re-import or re-poll it from the source instead.
    A letter whose original was cut (oversize) is not replayable either.

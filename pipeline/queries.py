@@ -34,13 +34,13 @@ class Filters:
     brand: str | None = None
     channel: str | None = None
 
-    def where(self) -> tuple[str, dict[str, Any]]:
+    def where(self, time_column: str = "occurred_at") -> tuple[str, dict[str, Any]]:
         clauses, params = ["1"], {}
         if self.since:
-            clauses.append(f"occurred_at >= {{since:{STAMP}}}")
+            clauses.append(f"{time_column} >= {{since:{STAMP}}}")
             params["since"] = self.since
         if self.until:
-            clauses.append(f"occurred_at < {{until:{STAMP}}}")
+            clauses.append(f"{time_column} < {{until:{STAMP}}}")
             params["until"] = self.until
         if self.brand:
             clauses.append("brand = {brand:String}")

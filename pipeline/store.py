@@ -161,6 +161,11 @@ class Store:
         if rows:
             self._call(lambda: self.client.insert(f"{self.database}.signals", list(rows), column_names=list(SIGNAL_COLUMNS)))
 
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        """Insert rows (in ``columns`` order) into another table of this database. Raises a classified StoreError."""
+        if rows:
+            self._call(lambda: self.client.insert(f"{self.database}.{table}", list(rows), column_names=list(columns)))
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts; use ``{name:Type}`` placeholders and ``parameters``, never string pasting."""
         result = self._call(lambda: self.client.query(sql.replace("{db}", self.database), parameters=dict(parameters or {})))
