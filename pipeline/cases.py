@@ -1,6 +1,6 @@
 """Cases in ClickHouse: opened or joined by actions, moved by people (API, CLI).
 
-Where the state lives (schemas/clickhouse/003_cases.sql), and why a restart or
+Where the state lives (schemas/clickhouse/004_cases.sql), and why a restart or
 a rebalance loses nothing: every decision reads ClickHouse, never memory.
 
 1. :func:`record_actions` (the case agent, one batch at a time, on the store's
