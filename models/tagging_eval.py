@@ -224,6 +224,12 @@ def add_brand_calibration(enricher: Any, spec: str, labels: Path, out: Path | No
     return out, next(iter(entry.values()))
 
 
+def load_calibration_methods() -> dict[str, str]:
+    from touchpoint.models.emotion import load_calibration
+
+    return load_calibration().get("emotion_threshold_method", {})
+
+
 def emotion_firing(enricher: Any, data_dir: Path | None, cache_dir: Path | None) -> dict[str, Any]:
     """How often each emotion fires on a real stream (the test split of FIRING_SET; labels not used)."""
     from touchpoint.models import datasets
@@ -253,6 +259,9 @@ def evaluate_tagging(enricher: Any, data_dir: Path | None = None, cache_dir: Pat
     base_e = multilabel_scores(gold_e, predict_emotions(names, s, np.full(len(names), DEFAULT_THRESHOLD)), names)
     emotion.update(baseline_name=f"one threshold {DEFAULT_THRESHOLD} for all emotions",
                    baseline_micro_f1=base_e["micro_f1"], firing=emotion_firing(enricher, data_dir, cache_dir))  # fmt: skip
+    methods = load_calibration_methods()
+    if methods:
+        emotion["notes"] = "Threshold per emotion chosen by: " + "; ".join(f"{n}: {m}" for n, m in methods.items()) + "."
     tp = enricher.touchpoints
     labels_t = (*tp.taxonomy.ids, OTHER)
     touchpoint = multilabel_scores(gold_t, predict_touchpoints(tp, s.embeddings, tp.min_similarity, tp.margin), labels_t)
