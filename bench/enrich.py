@@ -15,7 +15,7 @@ import time
 import torch
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from touchpoint.models.encoder import set_inference_threads
+from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher, EnricherConfig
 from touchpoint.samples import sample_path
 
@@ -29,7 +29,7 @@ def enrich_rate(enricher: Enricher, texts: list[str], batch: int) -> float:
 
 def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     texts = [json.loads(line)["text"] for line in sample_path("demo_signals.jsonl").read_text().splitlines()][:n]
-    set_inference_threads(threads)
+    configure_inference(threads)
     enricher = Enricher(EnricherConfig())
     enricher.enrich(texts[:batch])  # warm-up
     model_rate = enrich_rate(enricher, texts, batch)

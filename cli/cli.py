@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import csv
 import json
+import logging
 import signal
 import sys
 from datetime import datetime
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from touchpoint.core.deadletter import STAGES
 from touchpoint.core.settings import Settings
+from touchpoint.errors import explain
 
 MODEL_COMMANDS = frozenset({"demo", "up", "worker", "enrich", "train", "eval"})
+LONG_RUNNING = frozenset({"up", "worker", "connect", "broker"})
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -92,10 +96,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from touchpoint.connectors.files import count_records, import_file
+    from touchpoint.connectors.mapping import MappingError, build_mapping
     from touchpoint.connectors.producer import SignalProducer
 
     path = Path(args.file)
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    try:
+        mapping = build_mapping(args.map or [], args.mapping)
+        if args.dry_run:
+            return print_preview(settings, args, path, fmt, mapping)
+    except MappingError as exc:  # a mapping mistake: say what to write, no traceback
+        err.print(f"[red]mapping error:[/] {exc}")
+        return 2
 
     async def run() -> Any:
         with Progress(console=console) as progress:
@@ -103,13 +115,45 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             async with SignalProducer(settings) as producer:
                 return await import_file(
                     producer, path, channel=args.channel, source=args.source, brand=args.brand, fmt=fmt,
-                    on_record=lambda: progress.advance(task),
+                    on_record=lambda: progress.advance(task), mapping=mapping,
                 )  # fmt: skip
 
     summary = asyncio.run(run())
     console.print(
         f"read {summary.read} / produced {summary.produced} / dead-lettered {summary.dead_lettered}"
         f" / skipped as duplicates {summary.skipped_duplicates}"
+        + (f" / not acknowledged {summary.failed}" if summary.failed else "")
+    )
+    if summary.failed:
+        err.print(
+            f"[red]error:[/] the broker did not acknowledge {summary.failed} records ({summary.error}); "
+            "check TOUCHPOINT_KAFKA_BOOTSTRAP and run the same import again (it is safe to repeat)"
+        )
+        return 1
+    return 0
+
+
+def print_preview(settings: Settings, args: argparse.Namespace, path: Path, fmt: str, mapping: Any) -> int:
+    """`touchpoint import --dry-run`: the first mapped records and what would be dead-lettered; nothing is sent."""
+    from touchpoint.connectors.files import preview_file
+    from touchpoint.core.identity import Identity
+
+    preview = preview_file(
+        path, channel=args.channel, source=args.source, brand=args.brand, identity=Identity.from_settings(settings),
+        fmt=fmt, mapping=mapping, show=args.show,
+    )  # fmt: skip
+    console.print(f"dry run of {path.name}: nothing is sent. The first {len(preview.records)} mapped records:")
+    for record in preview.records:
+        print(json.dumps(record, default=str, ensure_ascii=False))
+    if preview.letters:
+        console.print(f"would be dead-lettered (the first {len(preview.letters)}):")
+        for number, stage, reason in preview.letters:
+            console.print(f"  record {number}: {stage}: {reason}", highlight=False, markup=False)
+    if preview.ignored_columns:
+        console.print(f"columns not mapped (ignored): {', '.join(preview.ignored_columns)}", markup=False)
+    console.print(
+        f"read {preview.read} / would produce {preview.produced} / would dead-letter {preview.dead_lettered}"
+        f" / duplicates {preview.skipped_duplicates}"
     )
     return 0
 
@@ -191,8 +235,14 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         shown = [letter.summary() for letter in letters[-args.limit :]]
         print_rows(shown, args.format)
         counts = ", ".join(f"{stage} {n}" for stage, n in dlq.stage_counts(letters).items()) or "none"
-        err.print(f"{len(letters)} dead letters in {settings.topic_dead_letter} (showing {len(shown)}): {counts}")
+        replayed = sum(letter.replayed for letter in letters)
+        err.print(
+            f"{len(letters)} dead letters in {settings.topic_dead_letter}, {replayed} replayed "
+            f"(showing {len(shown)}): {counts}"
+        )
         return 0
+    if args.action == "balance":
+        return print_balance(settings, args.format)
     summary = asyncio.run(dlq.replay(settings, args.stage, again=args.again, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
     targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
@@ -202,6 +252,25 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
     )
     return 0
+
+
+def print_balance(settings: Settings, fmt: str) -> int:
+    """produced / stored / dead-lettered (open, replayed) per source; 1 while something is in flight."""
+    from touchpoint.pipeline.balance import balance
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        rows = asyncio.run(balance(settings, store))
+    finally:
+        store.close()
+    print_rows([row.row() for row in rows], fmt)
+    in_flight = sum(row.in_flight for row in rows)
+    err.print(
+        "balanced: every produced signal is stored or dead-lettered" if not in_flight
+        else f"{in_flight} produced signals are neither stored nor dead-lettered yet (in flight, or lost)"
+    )
+    return 0 if not in_flight else 1
 
 
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
@@ -226,7 +295,6 @@ def train_tagging(settings: Settings, args: argparse.Namespace) -> int:
     """Recalibrate emotion and touchpoint thresholds on the loaded encoder; with --labels, a brand's taxonomy."""
     from rich.status import Status
 
-    from touchpoint.models.datafile import DataFileError
     from touchpoint.models.enricher import Enricher
     from touchpoint.models.tagging_eval import add_brand_calibration, write_calibration
     from touchpoint.pipeline.enrichment import enricher_config
@@ -243,7 +311,7 @@ def train_tagging(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
             path = write_calibration(enricher, out, settings.data_dir / "data", settings.data_dir / "cache")
-    except (DataFileError, ValueError, FileNotFoundError) as exc:
+    except ValueError as exc:  # a labels file that does not fit the taxonomy, or a broken pack: names the fix
         err.print(f"[red]error:[/] {exc}")
         return 2
     console.print(f"wrote {path}")
@@ -301,6 +369,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (else TOUCHPOINT_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded stack over bundled real sample data; prints the CX report")
@@ -328,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", required=True)
     imp.add_argument("--brand", default="default")
     imp.add_argument("--format", choices=["csv", "jsonl", "zendesk"], help="zendesk: a Zendesk ticket export with comments")
+    imp.add_argument("--map", action="append", metavar="KEY=COLUMN",
+                     help="which column is what: id, occurred_at, nps|csat|ces|rating=COLUMN[:LOW-HIGH], comment, "
+                          "email, phone, account, touchpoint, brand, attribute (repeatable)")  # fmt: skip
+    imp.add_argument("--mapping", metavar="FILE.yaml", help="the same mapping as a YAML file (see connectors/mapping.py)")
+    imp.add_argument("--dry-run", action="store_true", help="map the file and show the first records and dead letters; send nothing")
+    imp.add_argument("--show", type=int, default=5, help="--dry-run: how many records and dead letters to show")
     imp.set_defaults(run=cmd_import)
 
     connect = sub.add_parser("connect", help="run the polling connectors a config file declares")
@@ -363,8 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     journey.add_argument("--format", choices=["table", "json", "csv"], default="table")
     journey.set_defaults(run=cmd_journey)
 
-    dlq = sub.add_parser("dlq", help="inspect and re-drive dead letters")
-    dlq.add_argument("action", choices=["list", "replay"])
+    dlq = sub.add_parser("dlq", help="inspect, re-drive and account for dead letters")
+    dlq.add_argument(
+        "action", choices=["list", "replay", "balance"],
+        help="balance: produced / stored / dead-lettered (open, replayed) per source",
+    )  # fmt: skip
     dlq.add_argument("--stage", choices=STAGES)
     dlq.add_argument("--limit", type=int, default=50, help="list: show the newest N")
     dlq.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -394,28 +472,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(settings: Settings, command: str, debug: bool) -> None:
+    """One format for every command; a one-shot command leaves client-library errors to its own message."""
+    if command == "worker":
+        return  # faust's worker command configures logging itself (-l LEVEL)
+    level = logging.DEBUG if debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if command not in LONG_RUNNING and not debug:  # their failures end in one clear line (touchpoint.errors)
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "worker":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.faust_args = extra  # `touchpoint worker` passes what it does not know to faust's worker
+    settings: Settings | None = None
     try:
         settings = Settings.load(args.config)
-    except Exception as exc:  # settings errors must say what to fix
-        err.print(f"[red]configuration error:[/] {exc}")
-        return 2
-    if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
-        from touchpoint.models.encoder import set_inference_threads
+        configure_logging(settings, args.command, args.debug)
+        if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
+            from touchpoint.models.encoder import configure_inference
 
-        set_inference_threads(settings.torch_threads)
-    from touchpoint.models.datafile import DataFileError
-
-    try:
+            configure_inference(settings.torch_threads)
         return int(args.run(settings, args) or 0)
-    except DataFileError as exc:  # a taxonomy pack or emotions file a brand edited: the message names line and fix
-        err.print(f"[red]error:[/] {exc}")
-        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        problem = None if args.debug else explain(exc, settings)
+        if problem is None:  # a bug, or --debug: the traceback is the useful part
+            raise
+        err.print(f"[red]error:[/] {escape(problem.message)}")
+        return problem.exit_code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from touchpoint.pipeline.report import write_report
 from touchpoint.pipeline.runtime import running_worker
 from touchpoint.pipeline.store import Store
 from touchpoint.samples import sample_path
+from touchpoint.trial import with_trial_secret
 
 DEMO_BRAND = "demo"
 SAMPLE_FILES = ("demo_signals.jsonl", "demo_malformed.jsonl")
@@ -80,10 +81,10 @@ async def ingest_and_wait(settings: Settings, files: list[Path], console: Consol
                     result.read += summary.read
                     result.signal_ids += summary.signal_ids
             done_task = progress.add_task("stored or dead-lettered", total=total)
-            store = app.touchpoint["store"]
+            store = app.touchpoint["reader"]
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
-                result.stored = await store.run(store.store.count_stored, result.signal_ids)
+                result.stored = await store.call(Store.count_stored, result.signal_ids)
                 result.dead_lettered = await topic_message_count(settings, settings.topic_dead_letter)
                 progress.update(done_task, completed=result.stored + result.dead_lettered)
                 if result.stored + result.dead_lettered >= total:
@@ -114,6 +115,7 @@ def run_demo(settings: Settings, limit: int | None = None, console: Console | No
     # Piped or logged output gets a readable width instead of rich's 80 columns.
     console = console or Console(width=None if sys.stdout.isatty() else 150)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_trial_secret(settings, console)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
         console.print(f"embedded broker on {broker.bootstrap}; store {settings.clickhouse_url}")
         live = embedded_settings(settings, broker.bootstrap)

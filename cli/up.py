@@ -20,13 +20,13 @@ import faust
 from rich.console import Console
 
 from touchpoint.connectors.producer import SignalProducer
-from touchpoint.connectors.surveys import TOOLS
-from touchpoint.connectors.webhooks import serving_webhooks
+from touchpoint.connectors.webhooks import TOOLS, serving_webhooks
 from touchpoint.core.broker import EmbeddedBroker
 from touchpoint.core.settings import Settings
 from touchpoint.demo import embedded_settings
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.runtime import running_worker
+from touchpoint.trial import with_trial_secret
 
 
 @dataclass
@@ -52,8 +52,9 @@ def print_endpoints(console: Console, bootstrap: str, settings: Settings, servic
     console.print(f"  ClickHouse        {settings.clickhouse_url} database {settings.clickhouse_database}")
     console.print(f"  worker web        {services.web_url}  (/metrics, /healthz, /readyz)")
     for tool in TOOLS:
-        secret = getattr(settings, TOOLS[tool].secret_setting)
-        state = "signed" if secret else ("UNSIGNED (trial)" if settings.webhook_allow_unsigned else "refused: no secret set")
+        secret = TOOLS[tool].secret_of(settings)
+        unsigned_ok = settings.webhook_allow_unsigned or TOOLS[tool].signing_optional
+        state = "signed" if secret else ("UNSIGNED" if unsigned_ok else "refused: no secret set")
         console.print(f"  webhook {tool:<10} {services.webhook_url}/{tool}  ({state})", highlight=False)
 
 
@@ -79,6 +80,7 @@ def run_up(settings: Settings, console: Console | None = None) -> int:
     """Blocking entry point for the CLI."""
     console = console or Console()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_trial_secret(settings, console)
     with EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
         live = embedded_settings(settings, broker.bootstrap)
 

@@ -124,18 +124,25 @@ def _epoch_reset(value: str | None) -> float | None:
         return None
 
 
+_UNIX_TIME_ABOVE = 1e9  # no window lasts 30 years: a larger reset value is a point in time
+
+
 def _seconds(value: str | None) -> float | None:
+    """Seconds until the window resets (Reddit), or, when the value is a Unix time (Intercom), until then."""
     try:
-        return max(0.0, float(value)) if value else None  # type: ignore[arg-type]
+        number = float(value) if value else None  # type: ignore[arg-type]
     except ValueError:
         return None
+    if number is None:
+        return None
+    return max(0.0, number - time.time()) if number > _UNIX_TIME_ABOVE else max(0.0, number)
 
 
 # Which header says how long to wait, and how to read it; the first one present wins.
 RATE_LIMIT_HEADERS: tuple[tuple[str, Callable[[str | None], float | None]], ...] = (
     ("Retry-After", parse_retry_after),
     ("x-rate-limit-reset", _epoch_reset),  # X API v2: Unix time the window resets
-    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets
+    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets; Intercom: Unix time
 )
 
 
@@ -230,6 +237,21 @@ class HttpClient:
 
     async def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> HttpResponse:
         """GET with the retry/rate-limit tables applied; returns only a 2xx response."""
+        return await self.request("GET", path_or_url, params)
+
+    async def post_json(self, path_or_url: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """POST a JSON body (search and export-start endpoints: safe to repeat) and return the JSON answer."""
+        return (await self.request("POST", path_or_url, params, json_body=body)).json()
+
+    async def request(
+        self, method: str, path_or_url: str, params: Mapping[str, Any] | None = None, *, json_body: Any = None
+    ) -> HttpResponse:
+        """One request with the retry/rate-limit tables applied; returns only a 2xx response.
+
+        Retried requests must be safe to repeat: GETs, and the POSTs sources
+        use for searches and export starts (a repeated export start only
+        starts a second export; nothing is lost or doubled downstream).
+        """
         if self._session is None:
             raise RuntimeError("use `async with HttpClient(...)` before making requests")
         url = self.url_for(path_or_url)
@@ -237,13 +259,13 @@ class HttpClient:
         for attempt in range(1, self.policy.max_attempts + 1):
             await self._wait_for_budget()
             try:
-                async with self._session.get(url, params=query) as resp:
+                async with self._session.request(method, url, params=query, json=json_body) as resp:
                     body = await resp.read()
                     response = HttpResponse(resp.status, str(resp.url), resp.headers, body)
             except Exception as exc:  # classified below; unknown errors fail
                 self._count(None)
                 if classify_exception(exc) is not Action.RETRY or attempt == self.policy.max_attempts:
-                    raise HttpFailure(f"GET {url} failed: {exc!r}", url=url) from exc
+                    raise HttpFailure(f"{method} {url} failed: {exc!r}", url=url) from exc
                 await asyncio.sleep(self.policy.backoff(attempt))
                 continue
             self._count(response.status)
@@ -263,7 +285,7 @@ class HttpClient:
                 hint = STATUS_HINTS.get(response.status, "see the response body")
                 snippet = response.body[:200].decode("utf-8", "replace")
                 raise HttpFailure(
-                    f"GET {url} answered {response.status} after {attempt} attempt(s): {hint} ({snippet!r})",
+                    f"{method} {url} answered {response.status} after {attempt} attempt(s): {hint} ({snippet!r})",
                     status=response.status, url=url,
                 )  # fmt: skip
         raise AssertionError("unreachable: the loop returns or raises")

@@ -9,9 +9,9 @@ a status class, a stage, a reason class, a topic/partition. Never a customer
 id, a signal id or free text (use :func:`reason_class` for error reasons).
 
 All metrics live in the default registry, which also carries the process and
-Python GC collectors. Serve them with :func:`add_metrics_route` (an aiohttp
-app, e.g. the Faust worker's web server or the webhook receiver) or
-:func:`serve_metrics` (a thread, for processes without a web server).
+Python GC collectors. Serve them with :func:`add_metrics_route` on an aiohttp
+app (the Faust worker's web server, the webhook receiver, `touchpoint
+connect`'s ops server).
 """
 
 from __future__ import annotations
@@ -55,6 +55,17 @@ CONNECTOR_RATE_LIMIT_WAITS = Counter(
 CONNECTOR_RATE_LIMIT_WAIT_SECONDS = Counter(
     "touchpoint_connector_rate_limit_wait_seconds_total",
     "Seconds a connector spent waiting on rate limits.",
+    ["connector"],
+)
+CONNECTOR_ERRORS = Counter(
+    "touchpoint_connector_errors_total",
+    "Failed connector passes by kind: configuration (the connector stops; fix and restart), transient (retried), "
+    "bug (retried, traceback logged).",
+    ["connector", "kind"],
+)
+CONNECTOR_PAGE_TOKEN_RESETS = Counter(
+    "touchpoint_connector_page_token_resets_total",
+    "Times a source refused a saved page token (expired) and the pass started again from the newest item.",
     ["connector"],
 )
 CONNECTOR_LAST_CHECKPOINT = Gauge(
@@ -115,11 +126,13 @@ SINK_INSERT_SECONDS = Histogram(
 )
 SINK_INSERT_RETRIES = Counter(
     "touchpoint_sink_insert_retries_total",
-    "INSERTs retried after backoff because ClickHouse was unavailable.",
+    "Store calls retried after backoff (every failure that is not bad rows).",
 )
 SINK_INSERT_FAILURES = Counter(
     "touchpoint_sink_insert_failures_total",
-    "Failed INSERT attempts by kind: unavailable (retried), rejected (bad rows, bisected), error (unexpected).",
+    "Failed store calls by what the error code means (pipeline/store_errors.py): retry (store down, full, "
+    "overloaded, unknown error: retried), configuration (unknown table, credentials: retried, fix needed), "
+    "bad_rows (ClickHouse refused rows as data: bisected, the row at fault dead-lettered).",
     ["kind"],
 )
 SINK_ROWS_DEDUPLICATED = Counter(
@@ -139,10 +152,26 @@ CONSUMER_LAG = Gauge(
     "Messages behind the end of the partition (highwater minus committed offset) for partitions this worker owns.",
     ["topic", "partition"],
 )
+COMMIT_STALL_SECONDS = Gauge(
+    "touchpoint_consumer_commit_stall_seconds",
+    "Seconds since this partition's committed offset last moved while it had lag (0 when moving or caught up).",
+    ["topic", "partition"],
+)
 DEAD_LETTERS = Counter(
     "touchpoint_dead_letters_total",
     "Dead letters sent, by stage and reason class (see touchpoint.core.metrics.reason_class).",
     ["stage", "reason_class"],
+)
+BATCH_RETRIES = Counter(
+    "touchpoint_batch_retries_total",
+    "Times an agent retried a failed batch in place (its offsets held until it succeeds), by agent.",
+    ["agent"],
+)
+COMPONENT_FAILING = Gauge(
+    "touchpoint_component_failing",
+    "1 while a part of the process is retrying a failure (store, enrich_batch, sink_batch, a connector...), else 0; "
+    "/readyz says why.",
+    ["component"],
 )
 BUILD_INFO = Gauge(
     "touchpoint_build_info",
@@ -159,7 +188,7 @@ _REASON_BY_ERROR = {
     "InvalidSignal": "invalid",
     "ValidationError": "invalid",
     "Invalid": "invalid",
-    "RowsRejected": "rejected_by_store",
+    "StoreError": "rejected_by_store",
 }
 _REASON_BY_STAGE = {
     "connector.parse": "undecodable",
@@ -220,13 +249,6 @@ def add_metrics_route(app: Any, path: str = "/metrics") -> None:
     app.router.add_get(path, metrics_handler)
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:
-    """Serve /metrics from a daemon thread (for processes without an aiohttp app); returns the server."""
-    from prometheus_client import start_http_server
-
-    set_build_info()
-    server, _thread = start_http_server(port, addr=host)
-    return server
 
 
 def lag_by_partition(highwater: Mapping[Any, int | None], committed: Mapping[Any, int | None]) -> dict[Any, int]:

@@ -30,6 +30,10 @@ CONFIG_ENV = "TOUCHPOINT_CONFIG"
 _config_file: ContextVar[tuple[Path, str] | None] = ContextVar("touchpoint_config_file", default=None)
 
 
+class MissingSecret(ValueError):
+    """A production process started without a secret it needs; the message says how to make one."""
+
+
 class ConfigFileError(ValueError):
     """The config file is missing or not a mapping of settings; the message names the fix."""
 
@@ -65,6 +69,13 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# Credentials of the survey and support tools (masked by describe()).
+_SOURCE_SECRETS = (
+    "surveymonkey_api_secret", "surveymonkey_access_token", "qualtrics_shared_key", "qualtrics_api_token",
+    "delighted_api_key", "intercom_client_secret", "intercom_access_token",
+)  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Everything a Touchpoint process can be told; immutable once built."""
 
@@ -79,12 +90,18 @@ class Settings(BaseSettings):
     topic_raw: str = "signals.raw"
     topic_enriched: str = "signals.enriched"
     topic_dead_letter: str = "signals.dead-letter"
+    topic_dead_letter_replays: str = "signals.dead-letter.replays"  # which letters `dlq replay` re-drove
+    # Kafka's default message limit is 1 MB; a record that would not fit is dead-lettered, not sent.
+    max_message_bytes: int = Field(900_000, ge=10_000)
+    dead_letter_max_payload_bytes: int = Field(262_144, ge=1_024, description="longer originals are cut (size kept)")
     topic_partitions: int = Field(3, ge=1)
     app_id: str = "touchpoint"
     # Tansu holds a JoinGroup for the whole rebalance timeout; keep it short there.
     kafka_rebalance_timeout_s: float = Field(60.0, gt=0)
     kafka_session_timeout_s: float = Field(60.0, gt=0)
     commit_interval_s: float = Field(1.0, gt=0)
+    # /readyz turns false (and TouchpointCommitsStalled fires) when a partition with lag commits nothing this long.
+    commit_stall_s: float = Field(120.0, gt=0)
 
     # ClickHouse
     clickhouse_url: str = "chdb://.touchpoint/clickhouse"
@@ -126,7 +143,11 @@ class Settings(BaseSettings):
     sentiment_label_map: dict[str, str] | None = None
 
     # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
-    customer_id_secret: str = Field("touchpoint-dev-secret-change-me", repr=False)
+    # Production processes refuse to start without one of their own (demo and up generate one for trials).
+    customer_id_secret: str | None = Field(None, repr=False)
+    # AES-256-GCM key (32 bytes, base64) sealing raw texts and dead-letter payloads in Kafka
+    # (core/sealing.py); unset: derived from customer_id_secret.
+    sealing_key: str | None = Field(None, repr=False)
 
     # Webhook receiver (connectors/webhooks.py); a tool whose secret is unset is refused
     # unless webhook_allow_unsigned is true (local trials only).
@@ -140,6 +161,24 @@ class Settings(BaseSettings):
     typeform_webhook_secret: str | None = Field(None, repr=False)
     formbricks_webhook_secret: str | None = Field(None, repr=False)
     generic_webhook_secret: str | None = Field(None, repr=False)
+    # SurveyMonkey: Sm-Signature is keyed "api_key&api_secret"; the event carries ids only, so the
+    # receiver fetches the response with the access token (connectors/surveymonkey.py).
+    surveymonkey_api_key: str | None = None
+    surveymonkey_api_secret: str | None = Field(None, repr=False)
+    surveymonkey_access_token: str | None = Field(None, repr=False)
+    surveymonkey_base_url: str = "https://api.surveymonkey.com"
+    # Qualtrics event subscriptions: HMAC checked when a shared key is set; responses fetched with
+    # the API token from the data center's base URL, e.g. https://iad1.qualtrics.com (connectors/qualtrics.py).
+    qualtrics_shared_key: str | None = Field(None, repr=False)
+    qualtrics_api_token: str | None = Field(None, repr=False)
+    qualtrics_base_url: str | None = None
+    # Delighted signs webhooks with the account's API key (connectors/delighted.py).
+    delighted_api_key: str | None = Field(None, repr=False)
+    # Intercom signs webhooks with the app's client secret; with an access token the receiver
+    # fetches the whole conversation (connectors/intercom.py).
+    intercom_client_secret: str | None = Field(None, repr=False)
+    intercom_access_token: str | None = Field(None, repr=False)
+    intercom_base_url: str = "https://api.intercom.io"
 
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
@@ -181,14 +220,27 @@ class Settings(BaseSettings):
         """A copy with some fields replaced (settings stay frozen)."""
         return self.model_copy(update=changes)
 
+    def require_customer_id_secret(self) -> str:
+        """The secret, or a :class:`MissingSecret` that says how to set one."""
+        if not self.customer_id_secret or len(self.customer_id_secret) < 16:
+            raise MissingSecret(
+                "TOUCHPOINT_CUSTOMER_ID_SECRET is not set (or shorter than 16 characters): customer ids and sealed "
+                "texts need a secret of this deployment's own. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` and keep it with your other secrets "
+                "(the same value on every process)."
+            )
+        return self.customer_id_secret
+
     def describe(self) -> dict[str, Any]:
         """Settings as a dict that is safe to print (secrets masked)."""
         shown = self.model_dump(mode="json")
         shown["clickhouse_url"] = mask_url(self.clickhouse_url)
         if self.kafka_sasl_password:
             shown["kafka_sasl_password"] = "***"
-        shown["customer_id_secret"] = "***"
-        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
+        for name in ("customer_id_secret", "sealing_key"):
+            if shown.get(name):
+                shown[name] = "***"
+        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret", *_SOURCE_SECRETS):
             if shown.get(name):
                 shown[name] = "***"
         return shown

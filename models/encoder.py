@@ -2,8 +2,9 @@
 
 Loaded once per process, offline (``local_files_only``): no machine here can
 reach a model hub. Loading changes nothing process-wide: torch's thread count
-is the entry point's decision (:func:`set_inference_threads`). Embeddings are mean-pooled and L2-normalised, as
-sentence-transformers does for this model, so a dot product is a cosine.
+and progress bars are the entry point's decision (:func:`configure_inference`).
+Embeddings are mean-pooled and L2-normalised, as sentence-transformers does
+for this model, so a dot product is a cosine.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from typing import Sequence
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 
 
-def set_inference_threads(threads: int) -> None:
-    """Torch's intra-op threads for this process (0 keeps torch's default: one per core).
+def configure_inference(threads: int) -> None:
+    """Process-wide model settings: torch's intra-op threads (0 keeps torch's default: one per
+    core) and no Hugging Face progress bars on stderr.
 
     Process-wide by nature, so only entry points call it (a worker, a command,
-    a benchmark), once, before the models run.
+    a benchmark), once, before the models load.
     """
+    hf_logging.disable_progress_bar()
     if threads:
         torch.set_num_threads(threads)
 

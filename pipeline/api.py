@@ -25,7 +25,8 @@ from touchpoint.core.times import parse_time_expression
 from touchpoint.pipeline.jsonable import to_json
 from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
 from touchpoint.pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
-from touchpoint.pipeline.store import AsyncStore, StoreUnavailable
+from touchpoint.pipeline.store import AsyncStore
+from touchpoint.pipeline.store_errors import StoreError
 
 PREFIX = "/api/v1"
 FILTER_PARAMS = ("since", "until", "brand", "channel")
@@ -121,7 +122,7 @@ class MetricApi:
         if compare and filters.since is None:
             raise BadRequest("compare=true needs since (the current period's start, e.g. since=7d)", "since")
         min_n = self.settings.min_responses
-        rows = await self.store.run(metric_rows, self.store.store, metric, (by,), filters, min_n, compare)
+        rows = await self.store.call(metric_rows, metric, (by,), filters, min_n, compare)
         return json_response(
             {"metric": metric, "by": by, "filters": filters_json(filters), "min_responses": min_n,
              "definition": METRICS[metric].description, "rows": rows}
@@ -134,7 +135,7 @@ class MetricApi:
         limit = _int(query, "limit", 5, 1, 50)
         verbatims = _int(query, "verbatims", 3, 0, 10)
         min_n = self.settings.min_responses
-        rows = await self.store.run(top_negative, self.store.store, filters, min_n, limit, verbatims)
+        rows = await self.store.call(top_negative, filters, min_n, limit, verbatims)
         return json_response({"filters": filters_json(filters), "min_responses": min_n, "rows": rows})
 
     async def journey(self, request: web.Request) -> web.Response:
@@ -144,7 +145,7 @@ class MetricApi:
         if len(customer_id) > MAX_TEXT_PARAM:
             raise BadRequest(f"customer_id is longer than {MAX_TEXT_PARAM} characters", "customer_id")
         limit = _int(query, "limit", 1000, 1, 10000)
-        rows = await self.store.run(journey, self.store.store, customer_id, limit)
+        rows = await self.store.call(journey, customer_id, limit)
         if not rows:
             return json_response({"error": f"no signals for customer_id {customer_id!r}"}, status=404)
         return json_response({"customer_id": customer_id, "n": len(rows), "signals": rows})
@@ -157,15 +158,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def guarded(handler: Handler) -> Handler:
-    """Bad parameters become 400s, an unreachable store a 503, both as JSON."""
+    """Bad parameters become 400s, a failing store a 503, both as JSON."""
 
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except BadRequest as exc:
             return json_response({"error": str(exc), "parameter": exc.parameter}, status=400)
-        except StoreUnavailable as exc:
-            return json_response({"error": f"store unavailable, retry later: {exc}"}, status=503)
+        except StoreError as exc:
+            return json_response({"error": f"store unavailable, retry later: {exc}", "fix": exc.hint}, status=503)
 
     return run
 

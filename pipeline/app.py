@@ -20,18 +20,20 @@ from typing import Any, Sequence
 
 import faust
 
-from touchpoint.core.deadletter import encode_dead_letter
+from touchpoint.core.deadletter import DeadLetterCodec
 from touchpoint.core.kafka import faust_broker_url
 from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
+from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
-from touchpoint.models.encoder import set_inference_threads
+from touchpoint.core.status import ComponentStatus
+from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher
-from touchpoint.pipeline.acks import HeldBatch
+from touchpoint.pipeline.acks import process_in_place
 from touchpoint.pipeline.api import register_api
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
 from touchpoint.pipeline.health import register_ops
 from touchpoint.pipeline.sink import SinkStage
-from touchpoint.pipeline.store import AsyncStore, Store
+from touchpoint.pipeline.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +77,51 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)
     dead = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
 
-    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)))
-    store = AsyncStore(Store.from_settings(settings))
-    sink_stage = SinkStage(store, settings.store_retry_initial_s, settings.store_retry_max_s)
-    app.touchpoint = {"enrich": enrich_stage, "sink": sink_stage, "store": store}  # for tools and tests
+    sealer = Sealer.from_settings(settings)
+    letter_codec = DeadLetterCodec(sealer, settings.dead_letter_max_payload_bytes)
+    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
+    writer = AsyncStore.from_settings(settings, threads=1, name="clickhouse-write")  # the sink's inserts only
+    reader = AsyncStore.from_settings(settings, threads=2, name="clickhouse-read")  # API queries never wait for inserts
+    sink_stage = SinkStage(writer, settings.store_retry_initial_s, settings.store_retry_max_s)
+    batches = {name: ComponentStatus(f"{name}_batch") for name in ("enrich", "sink")}
+    app.touchpoint = {  # for ops endpoints, tools and tests
+        "enrich": enrich_stage, "sink": sink_stage, "store": writer, "reader": reader, "batches": batches,
+    }  # fmt: skip
     register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
-    register_api(app, store, settings)  # /api/v1/... metric API on the same web server
+    register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
+    retry = {"retry_initial_s": settings.store_retry_initial_s, "retry_max_s": settings.store_retry_max_s}
 
-    async def send_dead(letters: Sequence[dict[str, Any]]) -> None:
-        await deliver(dead, [(letter["key"], encode_dead_letter(letter)) for letter in letters])
-        count_dead_letters(letters)
+    async def send_dead(dead_letters: Sequence[dict[str, Any]]) -> None:
+        await deliver(dead, [(letter["key"], letter_codec.encode(letter)) for letter in dead_letters])
+        count_dead_letters(dead_letters)
 
     @app.agent(raw, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
         await enrich_stage.load()
         async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_window_s):
-            batch = HeldBatch(events)
-            result = await enrich_stage.process(incoming(events))
-            await deliver(enriched, result.outputs)
-            ENRICH_EVENTS_OUT.inc(len(result.outputs))
-            await send_dead(result.dead_letters)
-            await batch.release(stream)
+            done: list[StageResult] = []  # the models run once per batch; a retry only re-sends
+
+            async def work() -> None:
+                if not done:
+                    done.append(await enrich_stage.process(incoming(events)))
+                await deliver(enriched, done[0].outputs)
+                await send_dead(done[0].dead_letters)
+
+            await process_in_place(stream, events, work, batches["enrich"], **retry)
+            ENRICH_EVENTS_OUT.inc(len(done[0].outputs))
 
     @app.agent(enriched, name="sink")
     async def sink(stream: faust.StreamT) -> None:
         await sink_stage.migrate()  # waits out a store that is not reachable yet
         async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_window_s):
-            batch = HeldBatch(events)
-            letters = await sink_stage.process(incoming(events))
-            await send_dead(letters)
-            await batch.release(stream)
+            letters: list[list[dict[str, Any]]] = []  # rows are stored once per batch; a retry only re-sends letters
+
+            async def work() -> None:
+                if not letters:
+                    letters.append(await sink_stage.process(incoming(events)))
+                await send_dead(letters[0])
+
+            await process_in_place(stream, events, work, batches["sink"], **retry)
 
     return app
 
@@ -118,7 +135,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         global app
         settings = Settings()
-        set_inference_threads(settings.torch_threads)
+        configure_inference(settings.torch_threads)
         app = create_app(settings)
         return app
     raise AttributeError(name)

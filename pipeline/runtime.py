@@ -36,3 +36,4 @@ async def running_worker(settings: Settings, enricher: Enricher | None = None) -
     finally:
         await worker.stop()
         await app.touchpoint["store"].close()
+        await app.touchpoint["reader"].close()

@@ -49,6 +49,7 @@ async def api(store: Store, settings) -> AsyncIterator[str]:
     finally:
         await app.web.stop()
         await app.touchpoint["store"].close()
+        await app.touchpoint["reader"].close()
 
 
 async def get(url: str) -> tuple[int, Any]:
@@ -146,7 +147,7 @@ async def test_openapi_describes_every_route_and_choice(api: str) -> None:
 
 async def test_a_standalone_aiohttp_app_serves_the_same_handlers(store: Store, settings) -> None:
     seed(store)
-    async_store = AsyncStore(Store.from_settings(settings))
+    async_store = AsyncStore.from_settings(settings)
     runner = web.AppRunner(build_web_app(async_store, settings))
     await runner.setup()
     port = free_port()

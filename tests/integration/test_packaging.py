@@ -9,6 +9,7 @@ shadow theirs, nor theirs ours.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,8 +25,10 @@ def run(*command: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
 
 
 def test_wheel_installs_one_import_root_that_works_beside_a_users_own_packages(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: building in place would leave build/ in the working tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".touchpoint", "build", "*.egg-info", "__pycache__"))
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT), cwd=tmp_path)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source), cwd=tmp_path)
     [wheel] = list(wheels.glob("touchpoint-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

@@ -11,6 +11,7 @@ import aiohttp
 from touchpoint.connectors.surveys import sign_generic
 from touchpoint.core.broker import free_port
 from touchpoint.core.settings import Settings
+from touchpoint.pipeline.store import Store
 from touchpoint.up import running_services
 
 
@@ -30,9 +31,9 @@ async def test_webhook_to_store_through_the_running_stack(live_settings: Setting
             signal_id = (await resp.json())["signal_id"]
         async with http.get(f"{services.web_url}/healthz") as resp:
             assert resp.status == 200
-        store = services.app.touchpoint["store"]
+        store = services.app.touchpoint["reader"]
         deadline = time.monotonic() + 60
-        while await store.run(store.store.count_stored, [signal_id]) < 1:
+        while await store.call(Store.count_stored, [signal_id]) < 1:
             assert time.monotonic() < deadline, "the webhook's signal never reached the store"
             await asyncio.sleep(0.3)
         [row] = await store.query("SELECT customer_id, score_value FROM {db}.signals FINAL WHERE signal_id = {id:String}", {"id": signal_id})

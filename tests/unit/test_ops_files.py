@@ -44,6 +44,7 @@ def test_every_alert_has_a_runbook_summary_and_severity() -> None:
     assert names == {
         "TouchpointWorkerDown", "TouchpointConsumerLagGrowing", "TouchpointEndToEndLatencyHigh",
         "TouchpointDeadLetterRateHigh", "TouchpointConnectorStalled", "TouchpointClickHouseInsertFailures",
+        "TouchpointCommitsStalled",
     }  # fmt: skip
     for rule in rules:
         assert rule["annotations"]["runbook"].strip() and rule["annotations"]["summary"].strip(), rule["alert"]
