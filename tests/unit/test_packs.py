@@ -126,3 +126,26 @@ def test_a_brand_added_emotion_fires_without_labels(enricher, tmp_path: Path) ->
     assert "from phrases: trust" in tagger.threshold_source
     scores = tagger.similarities(enricher.encoder.encode(["I feel safe keeping my savings with you, you keep promises"]))
     assert scores[0, tagger.names.index("trust")] >= tagger.thresholds[tagger.names.index("trust")]
+
+
+def test_a_brand_that_labels_calibrates_its_pack(enricher, tmp_path: Path) -> None:
+    """`touchpoint train tagging --labels FILE --taxonomy airline`: stored under the pack's fingerprint, then used."""
+    import json
+
+    from touchpoint.models.tagging_eval import add_brand_calibration
+
+    labels = tmp_path / "labels.jsonl"  # hand-written messages a brand might label
+    rows = [("my flight is delayed again, four hours now", ["delays"]), ("they lost my suitcase", ["baggage"]),
+            ("flight cancelled and no rebooking offered", ["cancellations"]), ("lovely crew on board", ["crew"]),
+            ("happy new year everyone", ["other"]), ("the seat had no legroom", ["seats"])]  # fmt: skip
+    labels.write_text("".join(json.dumps({"text": t, "touchpoints": g}) + "\n" for t, g in rows), encoding="utf-8")
+    out = tmp_path / "tagging.json"
+    out.write_text("{}", encoding="utf-8")
+    path, entry = add_brand_calibration(enricher, "airline", labels, out)
+    assert str(labels) in entry["calibrated_on"]
+    stored = json.loads(path.read_text())
+    tagger = TouchpointTagger(enricher.encoder, Taxonomy.load("airline"), calibration=stored)
+    assert tagger.threshold_source == entry["calibrated_on"] and tagger.min_similarity == entry["min_similarity"]
+    labels.write_text(json.dumps({"text": "x", "touchpoints": ["delivery"]}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="touchpoint 'delivery' is not in airline; use its ids or `other`"):
+        add_brand_calibration(enricher, "airline", labels, out)
