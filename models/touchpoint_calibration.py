@@ -25,7 +25,14 @@ import numpy as np
 from touchpoint.models.datafile import read_yaml, text_list
 from touchpoint.models.encoder import SentenceEncoder, prototypes
 from touchpoint.models.touchpoints import (
-    DEFAULT_MARGIN, FLOORS, GENERIC, MARGINS, OTHER, Taxonomy, Thresholds, ranked_tags,
+    DEFAULT_MARGIN,
+    FLOORS,
+    GENERIC,
+    MARGINS,
+    OTHER,
+    Taxonomy,
+    Thresholds,
+    ranked_tags,
 )  # fmt: skip
 
 HELD_OUT_EVERY = 3  # one example in three (by hash) is held out, for touchpoints with at least three
