@@ -43,6 +43,10 @@ def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     start = time.perf_counter()
     enricher.sentiment.predict_texts(texts, encoded)
     head_rate = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for text in texts:
+        enricher.redactor.redact(text)
+    pii_rate = len(texts) / (time.perf_counter() - start)
     vader = SentimentIntensityAnalyzer()
     start = time.perf_counter()
     for text in texts:
@@ -54,6 +58,8 @@ def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
           f"  (micro-batches of {micro_batch}: x{model_rate / one_pass_rate:.2f})")
     print(f"  encoder pass alone, all {len(texts)} texts length-sorted: {encoder_rate:8.1f} texts/s")
     print(f"  of which sentiment head (incl. VADER features):   {head_rate:8.1f} texts/s")
+    print(f"  of which PII redaction:                           {pii_rate:8.1f} texts/s"
+          f"  (phone regions {'/'.join(enricher.redactor.phone_regions)})")
     print(f"VADER lexicon baseline:                             {lexicon_rate:8.1f} texts/s")
     print(f"ratio model/lexicon: {model_rate / lexicon_rate:.3f}")
 

@@ -430,18 +430,38 @@ def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def train_tagging(settings: Settings, args: argparse.Namespace) -> int:
+    """Recalibrate emotion and touchpoint thresholds on the loaded encoder; with --labels, a brand's taxonomy."""
+    from rich.status import Status
+
+    from touchpoint.models.enricher import Enricher
+    from touchpoint.models.tagging_eval import add_brand_calibration, write_calibration
+    from touchpoint.pipeline.enrichment import enricher_config
+
+    out = Path(args.out) if args.out else None
+    try:
+        enricher = Enricher(enricher_config(settings))
+        if args.labels:
+            spec = args.taxonomy or settings.taxonomy_path
+            with Status(f"calibrating {spec or 'the generic taxonomy'} on {args.labels}", console=err):
+                path, entry = add_brand_calibration(enricher, spec, Path(args.labels), out)
+            console.print(f"wrote {path}: floor {entry['min_similarity']:.2f}, margin {entry['margin']:.2f} "
+                          f"({entry['calibrated_on']})")  # fmt: skip
+            return 0
+        with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
+            path = write_calibration(enricher, out, settings.data_dir / "data", settings.data_dir / "cache")
+    except ValueError as exc:  # a labels file that does not fit the taxonomy, or a broken pack: names the fix
+        err.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(f"wrote {path}")
+    return 0
+
+
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
     if args.model == "tagging":
-        from touchpoint.models.enricher import Enricher
-        from touchpoint.models.tagging_eval import write_calibration
-        from touchpoint.pipeline.enrichment import enricher_config
-
-        with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
-            path = write_calibration(Enricher(enricher_config(settings)))
-        console.print(f"wrote {path}")
-        return 0
+        return train_tagging(settings, args)
     if args.model == "hf-sentiment":
         from touchpoint.models.hf_export import finetune_sequence_classifier
 
@@ -627,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=["sentiment", "tagging", "hf-sentiment"])
     train.add_argument("--out", help="where to write the artifact (default: models/artifacts)")
     train.add_argument("--limit", type=int, default=200, help="hf-sentiment: texts to fine-tune on")
+    train.add_argument("--labels", help="tagging: a brand's labelled JSONL (text, touchpoints) to calibrate its taxonomy")
+    train.add_argument("--taxonomy", help="tagging --labels: the pack name or YAML file they use (default: settings)")
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("eval", help="measure the models on held-out labelled text; writes models/MODEL_CARD.md")

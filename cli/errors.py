@@ -80,6 +80,7 @@ def _case(exc: BaseException, settings: Settings | None) -> UserError:
 
 
 def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException, Settings | None], UserError]]]:
+    from touchpoint.models.datafile import DataFileError  # a taxonomy pack or emotions file: names line and fix
     from touchpoint.pipeline.cases import CaseNotFound, TransitionRefused
     from touchpoint.pipeline.rules import RulesError
     from touchpoint.pipeline.store_errors import StoreError
@@ -88,7 +89,7 @@ def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException, Sett
         ((KafkaConnectionError, NoBrokersAvailable, KafkaTimeoutError), _broker),  # type: ignore[list-item]
         (StoreError, _store),
         ((FileNotFoundError, IsADirectoryError, PermissionError), _file),  # type: ignore[list-item]
-        ((ConfigFileError, MissingSecret), _config),  # type: ignore[list-item]
+        ((ConfigFileError, MissingSecret, DataFileError), _config),  # type: ignore[list-item]
         (ValidationError, _validation),
         (RulesError, _routing),
         ((CaseNotFound, TransitionRefused), _case),  # type: ignore[list-item]

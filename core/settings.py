@@ -129,10 +129,16 @@ class Settings(BaseSettings):
     max_text_tokens: int = Field(256, ge=16)
     encoder_batch_size: int = Field(8, ge=1, description="texts per encoder pass (length-sorted micro-batches)")
     sentiment_head_path: str | None = None
-    taxonomy_path: str | None = None
+    taxonomy_path: str | None = None  # the default taxonomy: a bundled pack name (airline, retail...) or a YAML path
+    # brand -> pack name or YAML path, e.g. {"acme_air": "airline"}; other brands get taxonomy_path
+    taxonomy_packs: dict[str, str] = Field(default_factory=dict)
+    emotions_path: str | None = None  # the brand's emotion descriptions (YAML); None: bundled models/emotions.yaml
     touchpoint_min_similarity: float | None = None  # None: the calibrated value (models/artifacts/tagging.json)
     touchpoint_max_tags: int = Field(3, ge=1)
     phone_region: str = "US"
+    # more regions whose national phone formats redaction reads, e.g. [GB, FR]; per brand instead of these
+    phone_regions: list[str] = Field(default_factory=list)
+    phone_regions_by_brand: dict[str, list[str]] = Field(default_factory=dict)
     # Any Hugging Face sequence classifier (folder or hub id) instead of the packaged sentiment head,
     # with its labels mapped, e.g. {"LABEL_0": "negative", "LABEL_2": "positive"} (models/hf_sentiment.py).
     sentiment_model: str | None = None

@@ -107,3 +107,15 @@ class SentenceEncoder:
         last_max = states[-1].masked_fill(mask == 0, -1e4).max(dim=1).values
         sentence = torch.nn.functional.normalize(means[:, -1], dim=-1)
         return sentence.float().cpu().numpy(), means.float().cpu().numpy(), last_max.float().cpu().numpy()
+
+
+def prototypes(encoder: SentenceEncoder, groups: Sequence[Sequence[str]]) -> np.ndarray:
+    """One unit vector per group of texts: the normalised mean of their embeddings (touchpoints, emotions)."""
+    flat = [text for group in groups for text in group]
+    vectors = encoder.encode(flat)
+    out, start = [], 0
+    for group in groups:
+        mean = vectors[start : start + len(group)].mean(axis=0)
+        out.append(mean / (np.linalg.norm(mean) or 1.0))
+        start += len(group)
+    return np.stack(out).astype(np.float32)

@@ -68,6 +68,8 @@ class Report:
     language: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # set -> (n, accuracy, und rate)
     language_confusions: dict[str, dict[str, int]] = field(default_factory=dict)
     tagging: dict[str, object] = field(default_factory=dict)
+    packs: list[dict[str, object]] = field(default_factory=list)  # per industry taxonomy pack (models/pack_eval.py)
+    pii: dict[str, object] = field(default_factory=dict)  # redaction on the synthetic messages (models/pii_eval.py)
     errors: list[tuple[str, str, str, float]] = field(default_factory=list)
     model_version: str = ""
     seconds: float = 0.0
@@ -119,6 +121,8 @@ def evaluate_language(data_dir: Path, report: Report, progress: Callable[[str], 
 
 def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | None = None,
         progress: Callable[[str], None] = lambda _: None) -> Report:  # fmt: skip
+    from touchpoint.models.pack_eval import evaluate_packs
+    from touchpoint.models.pii_eval import evaluate_pii
     from touchpoint.models.tagging_eval import evaluate_tagging
 
     start = time.perf_counter()
@@ -129,7 +133,11 @@ def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | 
     evaluate_foreign(enricher, data_dir, cache_dir, report, progress)
     evaluate_language(data_dir, report, progress)
     progress("emotion and touchpoints")
-    report.tagging = evaluate_tagging(enricher)
+    report.tagging = evaluate_tagging(enricher, data_dir, cache_dir)
+    progress("taxonomy packs")
+    report.packs = evaluate_packs(enricher)
+    progress("redaction")
+    report.pii = evaluate_pii("test")
     report.seconds = time.perf_counter() - start
     return report
 

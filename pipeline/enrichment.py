@@ -36,11 +36,15 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         encoder_path=settings.encoder_path,
         sentiment_head_path=settings.sentiment_head_path,
         taxonomy_path=settings.taxonomy_path,
+        taxonomy_packs=dict(settings.taxonomy_packs),
+        emotions_path=settings.emotions_path,
         max_tokens=settings.max_text_tokens,
         encoder_batch_size=settings.encoder_batch_size,
         touchpoint_min_similarity=settings.touchpoint_min_similarity,
         touchpoint_max_tags=settings.touchpoint_max_tags,
         phone_region=settings.phone_region,
+        phone_regions=tuple(settings.phone_regions),
+        phone_regions_by_brand={b: tuple(r) for b, r in settings.phone_regions_by_brand.items()},
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
     )
@@ -106,10 +110,13 @@ def count_truncated(enricher: Enricher, texts: Sequence[str | None]) -> int:
     return sum(1 for tokens in ids if len(tokens) > limit)
 
 
-def enrich_batch(enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None]) -> list[Any]:
+def enrich_batch(
+    enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None],
+    brands: Sequence[str | None] | None = None,
+) -> list[Any]:  # fmt: skip
     """Run the models on one batch (blocking: call from the inference thread) and time it."""
     started = time.perf_counter()
-    enrichments = enricher.enrich(texts, hints)
+    enrichments = enricher.enrich(texts, hints, brands=brands)
     metrics.ENRICH_INFERENCE_SECONDS.observe(time.perf_counter() - started)
     metrics.ENRICH_TEXTS_TRUNCATED.inc(count_truncated(enricher, texts))
     return enrichments
@@ -179,7 +186,10 @@ class EnrichStage:
 
     async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
         try:
-            enrichments = await self._run(enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good])
+            enrichments = await self._run(
+                enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good],
+                [r["brand"] for _, r in good],
+            )
         except Exception:
             if len(good) == 1:
                 raise

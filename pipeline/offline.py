@@ -31,7 +31,8 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
         for batch in _batches(source, settings.enrich_batch_size):
             texts = [obj.get("text") for obj in batch]
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
-            for obj, result in zip(batch, enricher.enrich(texts, hints)):
+            brands = [obj.get("brand") for obj in batch]
+            for obj, result in zip(batch, enricher.enrich(texts, hints, brands=brands)):
                 obj.update(
                     sentiment={"label": result.sentiment_label, "score": result.sentiment_score},
                     emotions=result.emotions,

@@ -35,6 +35,8 @@ def test_wheel_installs_one_import_root_that_works_beside_a_users_own_packages(t
         top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
         assert top_level == {"touchpoint"}, top_level
         for data in ("touchpoint/schemas/avro/raw_signal.v1.avsc", "touchpoint/models/taxonomy.yaml",
+                     "touchpoint/models/taxonomies/airline.yaml", "touchpoint/models/taxonomies/_off_topic.yaml",
+                     "touchpoint/models/emotions.yaml", "touchpoint/models/labels/packs/airline.jsonl",
                      "touchpoint/samples/demo_signals.jsonl", "touchpoint/pipeline/templates/report.html",
                      "touchpoint/samples/routing_rules.yaml", "touchpoint/schemas/avro/action.v1.avsc"):  # fmt: skip
             assert data in names, f"{data} missing from the wheel"
