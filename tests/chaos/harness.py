@@ -19,9 +19,12 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from touchpoint.core.broker import EmbeddedBroker, free_port
+
+if TYPE_CHECKING:
+    from touchpoint.core.settings import Settings
 
 WHEN = "2026-11-0{day}T1{hour}:00:00Z"
 
@@ -153,3 +156,49 @@ def wait_until(predicate, timeout_s: float, every_s: float = 0.5, what: str = "c
             return value
         time.sleep(every_s)
     raise AssertionError(f"{what} not met within {timeout_s}s")
+
+
+def settings_of(stack: Stack) -> Settings:
+    """The Settings the stack's processes build from their environment."""
+    from touchpoint.core.settings import Settings
+
+    values = {key.removeprefix("TOUCHPOINT_").lower(): value for key, value in stack.env.items() if key.startswith("TOUCHPOINT_")}
+    return Settings(**values)
+
+
+def produced_ids(records: list[dict[str, Any]], source: str) -> set[str]:
+    from touchpoint.schemas.signal import make_signal_id
+
+    return {make_signal_id(source, str(record["id"])) for record in records}
+
+
+async def balance_report(stack: Stack, produced: dict[str, set[str]]) -> dict[str, Any]:
+    """After every worker stopped: what the store and the dead-letter topic hold for what was produced.
+
+    Computed two ways that must agree: the product's own `dlq balance`
+    (pipeline/balance.py) and an independent count from signal ids.
+    """
+    from touchpoint.pipeline.balance import balance
+    from touchpoint.pipeline.dlq import read_letters
+    from touchpoint.pipeline.store import Store
+
+    settings = settings_of(stack)
+    store = Store.from_settings(settings)
+    try:
+        all_ids = sorted(set().union(*produced.values()))
+        rows = store.query("SELECT signal_id, count() AS copies FROM {db}.signals FINAL WHERE signal_id IN {ids:Array(String)} "
+                           "GROUP BY signal_id", {"ids": all_ids})  # fmt: skip
+        letters = await read_letters(settings)
+        product = {row.source: row for row in await balance(settings, store)}
+    finally:
+        store.close()
+    stored = {row["signal_id"] for row in rows}
+    lettered = {letter.record.get("signal_id") for letter in letters if not letter.replayed} - {None}
+    return {
+        "stored": stored,
+        "doubled": [row["signal_id"] for row in rows if row["copies"] != 1],
+        "dead_lettered": lettered,
+        "missing": set(all_ids) - stored - lettered,
+        "both": stored & lettered,
+        "product": product,
+    }
