@@ -28,8 +28,9 @@ from touchpoint.pipeline.alerts.ledger import recent_alerts
 from touchpoint.pipeline.jsonable import to_json
 from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
 from touchpoint.pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
+from touchpoint.pipeline.readers import READERS, decode, encode, run_reader
 from touchpoint.pipeline.store import AsyncStore
-from touchpoint.pipeline.store_errors import StoreError
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 
 PREFIX = "/api/v1"
 FILTER_PARAMS = ("since", "until", "brand", "channel")
@@ -153,6 +154,26 @@ class MetricApi:
             return json_response({"error": f"no signals for customer_id {customer_id!r}"}, status=404)
         return json_response({"customer_id": customer_id, "n": len(rows), "signals": rows})
 
+    async def read(self, request: web.Request) -> web.Response:
+        """Run one read-only question of pipeline/readers.py here, for a command that cannot open the store."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("the body must be JSON: {\"reader\": NAME, \"args\": [...], \"kwargs\": {...}}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object with reader, args and kwargs")
+        name = body.get("reader")
+        if not isinstance(name, str) or name not in READERS:
+            return json_response({"error": f"unknown reader {name!r}; known: {', '.join(READERS)}"}, status=404)
+        args, kwargs = decode(body.get("args") or []), decode(body.get("kwargs") or {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise BadRequest("args must be a list and kwargs an object")
+        try:
+            result = await self.store.call(run_reader, name, args, kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadRequest(f"bad arguments for {name}: {type(exc).__name__}: {exc}") from exc
+        return web.json_response({"result": encode(result)})
+
     async def alerts(self, request: web.Request) -> web.Response:
         """Open alerts first, then recent ones, each with its numbers, n and explanation."""
         query = request.query
@@ -182,6 +203,8 @@ def guarded(handler: Handler) -> Handler:
         except BadRequest as exc:
             return json_response({"error": str(exc), "parameter": exc.parameter}, status=400)
         except StoreError as exc:
+            if exc.action is StoreAction.BAD_ROWS:  # the values the client sent do not fit: its request is at fault
+                return json_response({"error": f"ClickHouse refused a parameter: {exc}"}, status=400)
             return json_response({"error": f"store unavailable, retry later: {exc}", "fix": exc.hint}, status=503)
 
     return run
@@ -194,6 +217,7 @@ def add_routes(router: web.UrlDispatcher, api: MetricApi) -> None:
     router.add_get(f"{PREFIX}/journey/{{customer_id}}", guarded(api.journey))
     router.add_get(f"{PREFIX}/alerts", guarded(api.alerts))
     router.add_get(f"{PREFIX}/openapi.json", guarded(api.openapi))
+    router.add_post(f"{PREFIX}/read", guarded(api.read))
     from touchpoint.pipeline.cases_api import add_case_routes  # imports this module: imported late
 
     add_case_routes(router, api.store, api.settings)  # /cases..., /loop
@@ -298,6 +322,19 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             f"{PREFIX}/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            f"{PREFIX}/read": {
+                "post": {
+                    "summary": "One read-only question of pipeline/readers.py, for a command that cannot open the store itself",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["reader"],
+                        "properties": {"reader": {"type": "string", "enum": list(READERS)},
+                                       "args": {"type": "array"}, "kwargs": {"type": "object"}},
+                    }}}},
+                    "responses": {"200": ok("the answer, values tagged so times and filters come back as sent",
+                                            {"type": "object", "properties": {"result": {}}}),
+                                  "400": error, "404": error, "503": error},
+                }
+            },
             **case_paths(filters, error),
         },
         "components": {

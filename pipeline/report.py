@@ -39,16 +39,16 @@ def headline_window(start: datetime, end: datetime) -> Filters:
     return Filters(since=end - length, until=end)
 
 
-def report_data(store: Store, settings: Settings, filters: Filters = Filters()) -> dict[str, Any]:
+def report_data(store: Store, filters: Filters = Filters(), min_n: int = 30) -> dict[str, Any]:
     """Every number the dashboard shows, each with its n, as one JSON-ready dict."""
     span = data_range(store, filters)
     data: dict[str, Any] = {
         "generated_at": datetime.now(timezone.utc),
         "filters": {"since": filters.since, "until": filters.until, "brand": filters.brand, "channel": filters.channel},
-        "min_responses": settings.min_responses,
+        "min_responses": min_n,
         "signals": span["n"],
         "definitions": {name: m.description for name, m in METRICS.items()},
-        "loop": loop_summary(store, filters, settings.min_responses),  # "Closing the loop": cases, not signals
+        "loop": loop_summary(store, filters, min_n),  # "Closing the loop": cases, not signals
     }
     if not span["n"]:
         return data
@@ -57,7 +57,6 @@ def report_data(store: Store, settings: Settings, filters: Filters = Filters()) 
     grain = "week" if (end - first) > timedelta(days=45) else "day"
     window = headline_window(filters.since or first, end)
     scoped = Filters(window.since, window.until, filters.brand, filters.channel)
-    min_n = settings.min_responses
     headline = {}
     for metric in HEADLINE:
         rows = metric_rows(store, metric, ("total",), scoped, min_n, compare=True)
@@ -90,12 +89,16 @@ def render_report(data: dict[str, Any]) -> str:
 
 def write_report(settings: Settings, out: Path | None = None, filters: Filters = Filters()) -> Path:
     """Query the store and write the dashboard; returns the file's path."""
-    target = Path(out) if out else settings.data_dir / "report.html"
     store = Store.from_settings(settings)
     try:
-        data = report_data(store, settings, filters)
+        data = report_data(store, filters, settings.min_responses)
     finally:
         store.close()
+    return save_report(data, Path(out) if out else settings.data_dir / "report.html")
+
+
+def save_report(data: dict[str, Any], target: Path) -> Path:
+    """Write the dashboard for ``data`` (from :func:`report_data`, here or from a running worker)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_report(data), encoding="utf-8")
     return target
