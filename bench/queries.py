@@ -126,7 +126,7 @@ def main(n: int = 1_000_000) -> None:
             "NPS by touchpoint, last 7 days": lambda: metric_by(store, "nps", "touchpoint", week),
             "NPS by touchpoint, 7d vs previous 7d": lambda: metric_by(store, "nps", "touchpoint", week, compare=True),
             "NPS by touchpoint, all 180 days": lambda: metric_by(store, "nps", "touchpoint"),
-            "NPS by touchpoint (mentions view), 180 days": lambda: metric_by(store, "nps", "touchpoint", view="mentions"),
+            "NPS by touchpoint, mentions, 180 days": lambda: metric_by(store, "nps", "touchpoint", view="mentions"),
             "net sentiment by week, all": lambda: metric_by(store, "sentiment", "week"),
             "net sentiment by touchpoint x week": lambda: metric_rows(store, "sentiment", ("touchpoint", "week")),
             "CSAT by stage, last 30 days": lambda: metric_by(store, "csat", "stage", month),

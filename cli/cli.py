@@ -181,7 +181,7 @@ def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
     store = Store.from_settings(settings)
     try:
-        rows = metric_by(store, args.metric, args.by, filters, settings.min_responses, compare=args.compare, view=args.view)
+        rows = metric_by(store, args.metric, args.by, filters, settings.min_responses, args.compare, args.view)
     except ValueError as exc:  # e.g. --compare without --since: say what to fix
         err.print(f"[red]error:[/] {exc}")
         return 2
@@ -566,9 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--channel")
     query.add_argument("--format", choices=["table", "json", "csv"], default="table")
     query.add_argument("--compare", action="store_true", help="add change vs the previous period of the same length (needs --since)")
-    query.add_argument("--view", choices=["primary", "mentions"], help="with --by touchpoint: count each signal once under "
-                       "its primary touchpoint, or under every touchpoint it mentions (default: primary for nps/csat/ces, "
-                       "mentions for sentiment/emotions/volume)")
+    query.add_argument(
+        "--view", choices=["primary", "mentions"],
+        help="with --by touchpoint: count each signal once under its primary touchpoint, or under every touchpoint "
+        "it mentions (default: primary for nps/csat/ces, mentions for sentiment/emotions/volume)",
+    )  # fmt: skip
     query.set_defaults(run=cmd_query)
 
     report = sub.add_parser("report", help="the CX dashboard as one self-contained HTML file")

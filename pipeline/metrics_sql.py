@@ -60,14 +60,22 @@ class Metric:
     view: str = MENTIONS
 
 
-SCORED = "by touchpoint, each response counts once, under its primary touchpoint (view=primary, the default; view=mentions counts it under every tag)"
-MENTIONED = "by touchpoint, a signal counts under every touchpoint it mentions (view=mentions, the default; view=primary counts it once)"
+SCORED = (
+    "by touchpoint, each response counts once, under its primary touchpoint "
+    "(view=primary, the default; view=mentions counts it under every tag)"
+)
+MENTIONED = (
+    "by touchpoint, a signal counts under every touchpoint it mentions "
+    "(view=mentions, the default; view=primary counts it once)"
+)
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("volume", "count()", (("volume", "count()"),), f"signals (every channel, with or without text); {MENTIONED}"),
+        Metric(
+            "volume", "count()", (("volume", "count()"),), f"signals (every channel, with or without text); {MENTIONED}"
+        ),
         Metric(
             "nps",
             f"countIf({NPS})",
@@ -123,7 +131,10 @@ TOUCHPOINT_JOIN = "ARRAY JOIN if(empty(touchpoints), ['untagged'], CAST(touchpoi
 # (schemas/clickhouse/006_primary_touchpoint.sql), so SQL written by hand and the dashboards share the rule.
 PRIMARY_TOUCHPOINT = "attributed_touchpoint"
 # view -> (the expression named `touchpoint`, the clause that joins it in)
-TOUCHPOINT_VIEWS: dict[str, tuple[str, str]] = {PRIMARY: (PRIMARY_TOUCHPOINT, ""), MENTIONS: ("touchpoint", TOUCHPOINT_JOIN)}
+TOUCHPOINT_VIEWS: dict[str, tuple[str, str]] = {
+    PRIMARY: (PRIMARY_TOUCHPOINT, ""),
+    MENTIONS: ("touchpoint", TOUCHPOINT_JOIN),
+}
 
 DIMENSIONS: dict[str, str] = {
     "touchpoint": "touchpoint",

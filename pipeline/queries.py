@@ -70,7 +70,9 @@ def _flag(rows: list[dict[str, Any]], min_n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def metric_sql(metric: str, dims: Sequence[str], where: str, split_period: bool = False, view: str | None = None) -> str:
+def metric_sql(
+    metric: str, dims: Sequence[str], where: str, split_period: bool = False, view: str | None = None
+) -> str:  # fmt: skip
     """SQL for one metric grouped by ``dims`` (and by current/previous period when asked); by
     touchpoint in ``view`` (metrics_sql.VIEWS; default: the metric's own)."""
     check_names(metric, tuple(dims), view)
@@ -110,15 +112,16 @@ def _label_view(rows: list[dict[str, Any]], metric: str, dims: Sequence[str], vi
 
 
 def metric_rows(
-    store: Store, metric: str, dims: Sequence[str], filters: Filters = Filters(), min_n: int = 30, compare: bool = False,
-    view: str | None = None,
+    store: Store, metric: str, dims: Sequence[str], filters: Filters = Filters(), min_n: int = 30,
+    compare: bool = False, view: str | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Rows of ``metric`` grouped by ``dims``; with ``compare``, each row also gets
     ``previous``, ``previous_n`` and ``change`` versus the previous period of the same length.
     By touchpoint, ``view`` picks primary or mentions (default: the metric's own) and each row names it."""
     if not compare:
         where, params = filters.where()
-        return _label_view(_flag(_query(store, metric_sql(metric, dims, where, view=view), params), min_n), metric, dims, view)
+        rows = _flag(_query(store, metric_sql(metric, dims, where, view=view), params), min_n)
+        return _label_view(rows, metric, dims, view)
     if any(d in TIME_DIMS for d in dims):
         raise ValueError("a change versus the previous period needs a dimension other than day or week")
     previous = filters.previous()

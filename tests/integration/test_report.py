@@ -198,7 +198,8 @@ def test_the_report_states_its_period_and_the_window_of_its_headline_cards(store
     assert f"compared with the 28 days before ({stamp(since - timedelta(days=28))} → {stamp(since)})" in scope
     assert "each response once, under its primary touchpoint" in scope
     window = [r for r in rows if since <= r["occurred_at"] < end]
-    expected = {m: (score(m, [r["score"]["value"] for r in scored(window, m)]), len(scored(window, m))) for m in ("nps", "csat", "ces")}
+    expected = {m: (score(m, [r["score"]["value"] for r in scored(window, m)]), len(scored(window, m)))
+                for m in ("nps", "csat", "ces")}  # fmt: skip
     expected["sentiment"] = (net(window), sum(bool(r["sentiment_label"]) for r in window))
     expected["volume"] = (len(window), len(window))
     for metric, (value, n) in expected.items():
