@@ -195,16 +195,20 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
+    from touchpoint.pipeline.metrics_sql import VIEWS, view_of
     from touchpoint.pipeline.queries import Filters
     from touchpoint.reading import store_reader
 
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
     with store_reader(settings) as read:
         try:
-            rows = read("metric_rows", args.metric, [args.by], filters, settings.min_responses, args.compare)
+            rows = read("metric_rows", args.metric, [args.by], filters, settings.min_responses, args.compare, args.view)
         except ValueError as exc:  # e.g. --compare without --since: say what to fix
             err.print(f"[red]error:[/] {escape(str(exc))}")
             return 2
+    if args.by == "touchpoint":  # which attribution the numbers use (stderr: json and csv stay clean)
+        view = view_of(args.metric, args.view)
+        err.print(f"{view} view: {VIEWS[view]}", markup=False)
     print_rows(rows, args.format)
     return 0
 
@@ -581,6 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--channel")
     query.add_argument("--format", choices=["table", "json", "csv"], default="table")
     query.add_argument("--compare", action="store_true", help="add change vs the previous period of the same length (needs --since)")
+    query.add_argument(
+        "--view", choices=["primary", "mentions"],
+        help="with --by touchpoint: count each signal once under its primary touchpoint, or under every touchpoint "
+        "it mentions (default: primary for nps/csat/ces, mentions for sentiment/emotions/volume)",
+    )  # fmt: skip
     query.set_defaults(run=cmd_query)
 
     report = sub.add_parser("report", help="the CX dashboard as one self-contained HTML file")
