@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.readers import API_FILE, decode, encode, run_reader
-from touchpoint.pipeline.store import Store
+from touchpoint.pipeline.store import Store, opened_here
 from touchpoint.pipeline.store_errors import StoreAction, StoreError
 
 Reader = Callable[..., Any]  # reader(NAME, *args, **kwargs) -> what READERS[NAME] returns
@@ -61,7 +61,7 @@ class ApiReader:
 
 def held_elsewhere(settings: Settings) -> bool:
     """Whether another process holds this chdb folder (ClickHouse keeps an exclusive lock on its status file)."""
-    if not settings.clickhouse_url.startswith("chdb://"):
+    if not settings.clickhouse_url.startswith("chdb://") or opened_here(settings.clickhouse_url):
         return False
     status = Path(settings.clickhouse_url.removeprefix("chdb://")).expanduser() / "status"
     try:

@@ -46,11 +46,20 @@ SIGNAL_COLUMNS = (
 )  # fmt: skip
 
 
+_CHDB_OPENED_HERE: set[Path] = set()  # chdb keeps an engine per path for the life of the process
+
+
+def opened_here(url: str) -> bool:
+    """Whether this process runs a chdb engine on the folder of ``url`` (its lock is ours, not another process's)."""
+    return url.startswith("chdb://") and Path(url.removeprefix("chdb://")).expanduser().resolve() in _CHDB_OPENED_HERE
+
+
 def connect(url: str, database: str | None = None) -> Client:
     """A clickhouse-connect client for a ``chdb://`` or ``http(s)://`` URL."""
     if url.startswith("chdb://"):
         path = Path(url.removeprefix("chdb://")).expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
+        _CHDB_OPENED_HERE.add(path)
         return clickhouse_connect.get_client(interface="chdb", path=str(path))
     parts = urlsplit(url)
     try:

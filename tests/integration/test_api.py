@@ -173,7 +173,7 @@ async def test_openapi_describes_every_route_and_choice(api: str) -> None:
     paths = doc["paths"]
     assert set(paths) == {f"/api/v1/{p}" for p in ("metrics/{metric}", "top-negative", "journey/{customer_id}", "alerts", "openapi.json",
                                                   "cases", "cases/{case_id}", "cases/{case_id}/acknowledge",
-                                                  "cases/{case_id}/close", "cases/{case_id}/reopen", "loop")}  # fmt: skip
+                                                  "cases/{case_id}/close", "cases/{case_id}/reopen", "loop", "read")}  # fmt: skip
     params = {p["name"]: p for p in paths["/api/v1/metrics/{metric}"]["get"]["parameters"]}
     assert params["metric"]["schema"]["enum"] == list(METRICS)
     assert params["by"]["schema"]["enum"] == list(DIMENSIONS)
