@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -83,17 +84,20 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
+        self.cluster_id: str | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
     def start(self, ready_timeout_s: float = 30.0) -> str:
+        # new at every start, as a Kafka cluster formatted anew: a worker tells a restarted (emptied) broker by it
+        self.cluster_id = f"touchpoint-{uuid.uuid4().hex[:12]}"
         url = f"tcp://{self.host}:{self.port}"
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", "memory://tansu/", "--cluster-id", self.cluster_id],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )  # fmt: skip

@@ -30,9 +30,15 @@ from touchpoint.core.status import ComponentStatus
 log = logging.getLogger(__name__)
 
 
+def log_epoch(app: Any) -> int:
+    """How many times this worker saw the broker lose its logs (pipeline/broker_reset.py)."""
+    return int(app.touchpoint.get("log_epoch", 0))
+
+
 class HeldBatch:
-    def __init__(self, events: Sequence[Any]) -> None:
+    def __init__(self, events: Sequence[Any], epoch: int = 0) -> None:
         self.events = list(events)
+        self.epoch = epoch  # log_epoch when the batch was read
         for event in self.events:
             event.message.incref()
 
@@ -42,8 +48,12 @@ class HeldBatch:
         After a rebalance the batch's offsets belong to the previous generation:
         the partition's next owner starts from the offset the broker holds, so
         committing these (possibly from a log that no longer exists, see
-        pipeline/broker_reset.py) could only skip records.
+        pipeline/broker_reset.py) could only skip records. The same after the
+        broker lost its logs: a restarted broker numbers generations anew, so
+        the log epoch tells old batches apart.
         """
+        if self.epoch != log_epoch(stream.app):
+            return
         current = stream.app.consumer_generation_id
         for event in self.events:
             if event.message.generation_id in (None, current):
@@ -65,7 +75,7 @@ async def process_in_place(
     idempotent by signal_id and dead-letter id) and should remember what it
     already computed, so a retry only redoes what failed.
     """
-    batch = HeldBatch(events)
+    batch = HeldBatch(events, log_epoch(stream.app))
 
     def on_failure(exc: Exception, attempt: int, delay: float) -> None:
         metrics.BATCH_RETRIES.labels(status.name).inc()

@@ -2,25 +2,33 @@
 
 A Kafka cluster keeps its topics and the group's offsets through restarts; the
 embedded broker (Tansu with memory storage, for trials) does not: after it
-restarts, Touchpoint's topics are gone or new and empty, and a worker would
-otherwise commit its old offsets beyond the new logs' end (skipping what
-arrives, with an OffsetCommit error per second) and wait forever on a topic
-nobody recreates.
+restarts, Touchpoint's topics are gone or new, and a worker would otherwise
+read the new logs from its old positions (skipping what arrived before them)
+and wait forever on a topic nobody recreates.
 
 Policy, checked on every consumer-lag tick (:func:`check_for_reset`):
 
-1. **Unknown topics** (one of the worker's topics is missing on the broker):
+1. **A new cluster id**: the broker reports another id than when the worker
+   first saw it. Kafka assigns the id when a cluster's storage is formatted,
+   and the embedded broker takes a new one at every start
+   (:class:`touchpoint.core.broker.EmbeddedBroker`), so a new id means the
+   logs and the group's offsets are new. This holds however far the new
+   logs have grown, which the offsets alone cannot tell.
+2. **Unknown topics** (one of the worker's topics is missing on the broker):
    recreate them with ``topic_partitions`` partitions.
-2. **Offsets beyond the log end** (a partition's committed offset is past the
-   new log's end): the old offsets mean nothing on this log.
-3. In either case: one error line naming what happened and this policy, the
-   ``touchpoint_consumer_log_resets_total`` counter, and a rejoin of the
-   consumer group, so every partition starts again from the offsets the
-   broker now holds (none: the start of the new logs). What the new logs
-   hold is processed; records processed twice are deduplicated by
-   signal_id. A batch still in flight from before the reset does not commit
-   its old offsets (:class:`touchpoint.pipeline.acks.HeldBatch` checks the
-   generation).
+3. **Offsets beyond the log end** (a partition's committed offset is past the
+   log's end) at two checks in a row, with the same committed offset: a topic
+   deleted and created again on the same cluster. One check is not enough:
+   under load Tansu's ListOffsets answer can trail its log for a moment, and a
+   false alarm would rebalance a healthy group.
+4. In each case: one error line naming what happened and this policy, the
+   ``touchpoint_consumer_log_resets_total`` counter, and a rewind: the worker
+   forgets its offsets of the old logs and reads every partition it owns from
+   the start of its new log (:func:`rewind_after_reset`). Records processed
+   twice are deduplicated by signal_id. A batch still in flight from before
+   does not commit its old offsets: the log epoch moves on
+   (:class:`touchpoint.pipeline.acks.HeldBatch`; a restarted broker numbers
+   the group's generations anew, so they cannot tell).
 
 Records produced before the restart and not yet processed are gone with the
 old broker: nothing can recover them, which is why the embedded broker is
@@ -30,13 +38,19 @@ for trials and tests (README, "The embedded broker").
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import faust
+from aiokafka import AIOKafkaClient, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.structs import OffsetAndMetadata
 
 from touchpoint.core import metrics
 from touchpoint.core.kafka import create_topics
 from touchpoint.core.settings import Settings
+from touchpoint.pipeline.acks import log_epoch
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +63,113 @@ def beyond_log_end(highwaters: Mapping[Any, int | None], committed: Mapping[Any,
     ]  # fmt: skip
 
 
+def confirmed(beyond: list[Any], committed: Mapping[Any, int | None], suspects: dict[Any, int | None]) -> list[Any]:
+    """Of the partitions beyond their log end now, those that were so at the last check too, with the same
+    committed offset (rule 3); ``suspects`` carries this check's partitions to the next."""
+    seen_before = [tp for tp in beyond if tp in suspects and suspects[tp] == committed[tp]]
+    suspects.clear()
+    suspects.update({tp: committed[tp] for tp in beyond})
+    return seen_before
+
+
+@dataclass
+class BrokerWatch:
+    """What one worker remembers between checks."""
+
+    cluster_id: str | None = None  # as this worker first saw it
+    suspects: dict[Any, int | None] = field(default_factory=dict)  # rule 3's partitions at the last check
+    rewind: bool = False  # a reset was seen and the partitions are not yet read from their new logs' start
+
+
+async def remember_cluster(app: faust.App, settings: Settings, watch: BrokerWatch) -> None:
+    """Note the cluster id as the worker starts (a reset before the first check is told by it too)."""
+    try:
+        watch.cluster_id = await cluster_id(app.producer._ensure_producer().client)
+        log.info("Kafka cluster %s at %s", watch.cluster_id, settings.kafka_bootstrap)
+    except Exception as exc:  # the broker may be away: the first check notes it then
+        log.debug("cluster id not readable at start: %s", exc)
+
+
+async def cluster_id(client: AIOKafkaClient) -> str | None:
+    """The id the cluster reports in its metadata (Kafka Metadata v2 and later)."""
+    response = await client.send(client.get_random_node(), MetadataRequest([]))  # no topics: brokers and the id
+    return getattr(response, "cluster_id", None)
+
+
 async def check_for_reset(
-    app: faust.App, settings: Settings, highwaters: Mapping[Any, int | None], committed: Mapping[Any, int | None]
-) -> bool:
+    app: faust.App, settings: Settings, highwaters: Mapping[Any, int | None], committed: Mapping[Any, int | None],
+    watch: BrokerWatch,
+) -> bool:  # fmt: skip
     """Apply the policy above when the broker lost its state; True when it did."""
-    cluster = await app.producer._ensure_producer().client.fetch_all_metadata()  # the worker's own connection
-    known = cluster.topics()
+    client = app.producer._ensure_producer().client  # the worker's own connection
+    await rewind_after_reset(app, settings, watch)  # one the last check could not finish
+    seen = await cluster_id(client)
+    watch.cluster_id = watch.cluster_id or seen
+    known = (await client.fetch_all_metadata()).topics()
     missing = [t for t in (settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter) if t not in known]
-    beyond = beyond_log_end(highwaters, committed)
-    if not missing and not beyond:
-        return False
+    beyond = confirmed(beyond_log_end(highwaters, committed), committed, watch.suspects)
     what = []
+    if seen and seen != watch.cluster_id:
+        what.append(f"its cluster id changed from {watch.cluster_id} to {seen}")
     if missing:
         what.append(f"topics {', '.join(missing)} are gone")
     if beyond:
         shown = ", ".join(f"{tp.topic}[{tp.partition}] at {committed[tp]} > end {highwaters[tp]}" for tp in beyond)
         what.append(f"committed offsets are beyond the log end ({shown})")
+    if not what:
+        return False
     log.error(
-        "the Kafka broker at %s lost its state (%s): an in-memory broker restarted? Policy: recreate the topics, "
-        "rejoin the group and process the new logs from their start; records processed twice are deduplicated "
+        "the Kafka broker at %s lost its state (%s): an in-memory broker restarted? Policy: recreate the topics "
+        "and process the new logs from their start; records processed twice are deduplicated "
         "by signal_id; records not processed before the restart are gone with the old broker.",
         settings.kafka_bootstrap, "; ".join(what),
     )  # fmt: skip
     metrics.CONSUMER_LOG_RESETS.inc()
+    watch.cluster_id = seen or watch.cluster_id
+    watch.suspects.clear()
+    watch.rewind = True
+    app.touchpoint["log_epoch"] = log_epoch(app) + 1  # batches read before now commit nothing
     await create_topics(settings, missing)
-    rejoin(app)
+    await rewind_after_reset(app, settings, watch)
     return True
 
 
-def rejoin(app: faust.App) -> None:
-    """Ask the group coordinator for a new generation (a rebalance): partitions are revoked, their
-    in-memory offsets dropped, and assigned again at the offsets the broker holds."""
-    app.consumer._thread._ensure_consumer()._coordinator.request_rejoin()  # the aiokafka consumer Faust wraps
+async def rewind_after_reset(app: faust.App, settings: Settings, watch: BrokerWatch) -> None:
+    """After a reset: forget this worker's offsets of the old logs, read every partition it owns from the start
+    of its new log, and commit those starts to the broker.
+
+    The commit matters: as soon as the broker is back, Faust commits what it had acknowledged on the old
+    logs, and the rebalance the restart causes would seek to those old numbers (past records of the new log).
+    When the commit fails (the group is rebalancing), the next check rewinds again."""
+    consumer = app.consumer
+    tps = [tp for tp in consumer.assignment() if tp.topic in (settings.topic_raw, settings.topic_enriched)]
+    if not watch.rewind or not tps:
+        return
+    starts = await consumer.earliest_offsets(*tps)
+    for tp in tps:
+        for offsets in (consumer._acked, consumer._acked_index, consumer._gap, consumer._read_offset):
+            offsets.pop(tp, None)  # Faust's bookkeeping of the old log (as a revocation clears it)
+        consumer._committed_offset[tp] = None  # so the new log's offsets commit
+        await consumer.seek(tp, starts[tp])
+    watch.rewind = not await commit_offsets(app, starts)
+    log.warning(
+        "after the broker's reset: reading %d partitions from the start of their new logs%s", len(tps),
+        " (committing those starts failed: rewinding again at the next check)" if watch.rewind else "",
+    )  # fmt: skip
+
+
+async def commit_offsets(app: faust.App, offsets: Mapping[Any, int]) -> bool:
+    """Commit ``offsets`` for the group on the consumer's own thread; False (not a crash) when the broker refuses."""
+    thread = app.consumer._thread  # Faust runs the aiokafka consumer on its own thread and loop
+
+    async def commit() -> bool:
+        try:
+            await thread._ensure_consumer().commit(
+                {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
+            )
+            return True
+        except KafkaError as exc:
+            log.debug("committing the new logs' starts failed: %r", exc)
+            return False
+
+    return bool(await thread.call_thread(commit))

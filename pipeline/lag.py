@@ -24,7 +24,7 @@ import faust
 
 from touchpoint.core import metrics
 from touchpoint.core.settings import Settings
-from touchpoint.pipeline.broker_reset import check_for_reset
+from touchpoint.pipeline.broker_reset import BrokerWatch, check_for_reset, remember_cluster
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0
@@ -86,6 +86,11 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
     progress = CommitProgress(settings.commit_stall_s)
     app.touchpoint["commits"] = progress
     shown: set[Any] = set()
+    watch = BrokerWatch()
+
+    @app.task
+    async def note_cluster() -> None:
+        await remember_cluster(app, settings, watch)
 
     @app.timer(interval=interval_s, name="touchpoint_consumer_lag")
     async def publish_lag() -> None:
@@ -106,7 +111,7 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
         shown.clear()
         shown.update(state.lag)
         try:
-            if await check_for_reset(app, settings, state.highwater, state.committed):
+            if await check_for_reset(app, settings, state.highwater, state.committed, watch):
                 for tp in list(shown):  # the old logs' numbers mean nothing now
                     progress.forget(tp)
         except Exception as exc:  # the broker may be away right now; the next tick checks again
