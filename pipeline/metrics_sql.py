@@ -4,10 +4,12 @@
 * CSAT: % of responses scoring 4 or 5 on 1-5 (top-2-box).
 * CES: mean on 1-7 (higher = easier), and % of responses scoring 5-7.
 * Net sentiment: % positive minus % negative; mean sentiment score in [-1, 1].
-* Volume: signals. Emotions: % of signals with text that carry each emotion.
+  A text the model cannot read (``sentiment_label = 'unknown'``, e.g. a language
+  it was not shown to read) is left out and counted as ``unscored``.
+* Volume: signals. Emotions: % of scored texts that carry each emotion.
 
 Each metric names the count its number rests on (``n``): survey responses of
-that metric for nps/csat/ces, signals with text for sentiment/emotions, all
+that metric for nps/csat/ces, scored texts for sentiment/emotions, all
 signals for volume. Expressions are aggregates over ``signals FINAL`` rows, so
 this module holds definitions only; pipeline/queries.py builds the queries.
 """
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 NPS = "score_metric = 'nps'"
 CSAT = "score_metric = 'csat'"
 CES = "score_metric = 'ces'"
-TEXT = "sentiment_label IS NOT NULL"
+# Texts the sentiment model read; 'unknown' (see sentiment_reason) is text it could not read.
+SCORED = "sentiment_label IN ('negative', 'neutral', 'positive')"
+UNSCORED = "sentiment_label = 'unknown'"
 
 
 def pct(numerator: str, denominator: str) -> str:
@@ -35,6 +39,7 @@ class Metric:
     n: str
     columns: tuple[tuple[str, str], ...]
     description: str
+    having: str = "n > 0"  # which groups get a row
 
 
 METRICS: dict[str, Metric] = {
@@ -69,20 +74,23 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "sentiment",
-            f"countIf({TEXT})",
+            f"countIf({SCORED})",
             (
-                ("sentiment", pct("countIf(sentiment_label = 'positive') - countIf(sentiment_label = 'negative')", f"countIf({TEXT})")),
-                ("sentiment_mean", f"round(avgIf(sentiment_score, {TEXT}), 3)"),
+                ("sentiment", pct("countIf(sentiment_label = 'positive') - countIf(sentiment_label = 'negative')", f"countIf({SCORED})")),
+                ("sentiment_mean", f"round(avgIf(sentiment_score, {SCORED}), 3)"),
                 ("positive", "countIf(sentiment_label = 'positive')"),
                 ("negative", "countIf(sentiment_label = 'negative')"),
+                ("unscored", f"countIf({UNSCORED})"),
             ),
-            "net sentiment: % positive minus % negative; sentiment_mean in [-1, 1]",
+            "net sentiment: % positive minus % negative of scored texts; sentiment_mean in [-1, 1]; "
+            "unscored = texts the model cannot read (e.g. their language), not in n",
+            having="n > 0 OR unscored > 0",
         ),
         Metric(
             "emotions",
-            f"countIf({TEXT})",
+            f"countIf({SCORED})",
             (),  # one row per emotion: see queries.emotion_sql
-            "% of signals with text that carry each emotion (one row per emotion)",
+            "% of scored texts that carry each emotion (one row per emotion)",
         ),
     )
 }  # fmt: skip

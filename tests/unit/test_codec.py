@@ -83,3 +83,25 @@ def test_encode_rejects_records_that_break_the_schema() -> None:
     codec = AvroCodec.for_subject("raw_signal")
     with pytest.raises(EncodeError):
         codec.encode({**signal_record(), "channel": "carrier-pigeon"})
+
+
+def enriched_record(**extra) -> dict:
+    """An enriched signal as the enrich stage writes it (fields from schemas/avro/enriched_signal.v1.avsc)."""
+    record = {k: v for k, v in signal_record().items() if k != "text"}
+    record.update(
+        text_redacted="Le colis est arrivé en retard", pii_found=[], language="fr", sentiment_label="unknown",
+        sentiment_score=None, emotions=[], touchpoints=["delivery"], journey_stage="delivery_onboarding",
+        model_version="test", enriched_at=datetime(2026, 11, 2, 10, 17, tzinfo=timezone.utc), **extra,
+    )  # fmt: skip
+    return record
+
+
+def test_enriched_v2_carries_the_sentiment_reason_both_ways() -> None:
+    """v2 appends sentiment_reason: a v1 reader skips it, a v2 reader fills null into v1 messages."""
+    versions = load_schema_files("enriched_signal")
+    new, old = AvroCodec("enriched_signal", versions), AvroCodec("enriched_signal", {1: versions[1]})
+    reason = "language fr: sentiment accuracy 0.55 on packaged data, below 0.80"
+    data = new.encode(enriched_record(sentiment_reason=reason))
+    assert new.writer_version(data) == 2 and new.decode(data)["sentiment_reason"] == reason
+    assert "sentiment_reason" not in old.decode(data) and old.decode(data)["sentiment_label"] == "unknown"
+    assert new.decode(old.encode(enriched_record()))["sentiment_reason"] is None
