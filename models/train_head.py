@@ -1,4 +1,9 @@
-"""Train the sentiment head, choosing the approach by measurement on a validation split.
+"""The frozen-encoder sentiment head (v2, the default before issue 13), kept as the baseline.
+
+`touchpoint train sentiment --frozen-head` rebuilds it into models/artifacts/baseline/;
+the model card and bench/enrich.py compare the fine-tuned default (models/train.py)
+against it in the same run. Its helpers (data loading, macro-F1, decision bias)
+serve the fine-tuned trainer too.
 
 Deterministic: fixed data order, the *train* split only (models/datasets.py),
 seeded solvers. Probabilities are temperature-scaled on validation, so the
@@ -6,7 +11,7 @@ score P(pos) - P(neg) is not saturated by an over-confident head. A validation s
 (:func:`touchpoint.models.datasets.is_validation`); every candidate in :data:`CANDIDATES` is
 fitted on train-minus-validation and scored there, the best (mean macro-F1 over
 :data:`SELECT_ON`) is refitted on the whole train split and written to
-``models/artifacts/sentiment-head.json``. The test split is never looked at here.
+``models/artifacts/baseline/sentiment-head-v2.json``. The test split is never looked at here.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from sklearn.neural_network import MLPClassifier
 from touchpoint.models import datasets
 from touchpoint.models.cache import encode_cached
 from touchpoint.models.encoder import ENCODER_NAME, Encoded, SentenceEncoder
-from touchpoint.models.sentiment import LABELS, SentimentHead, default_head_path, feature_matrix
+from touchpoint.models.sentiment import LABELS, SentimentHead, baseline_head_path, feature_matrix
 
 TRAIN_SETS = ("vader_tweets", "vader_amazon", "vader_movies", "uci_amazon", "uci_yelp")
 SELECT_ON = ("vader_tweets", "vader_amazon", "uci_yelp", "uci_amazon")  # validation sets, equal weight
@@ -234,7 +239,7 @@ def write_weights(path: Path, fields: dict) -> None:
         np.savez(handle, **arrays)
 
 
-def train_sentiment(
+def train_frozen_head(
     data_dir: Path,
     out: Path | None = None,
     sets: Sequence[str] = TRAIN_SETS,
@@ -251,7 +256,7 @@ def train_sentiment(
     candidate = next(c for c in CANDIDATES if c.name == best_row["name"])
     progress(f"refit: {candidate.name}")
     fields = _fit(candidate, feature_matrix(candidate.features, train.encoded, train.texts), train)
-    out = out or default_head_path()
+    out = out or baseline_head_path()
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact = {
         "version": HEAD_VERSION,
@@ -270,7 +275,7 @@ def train_sentiment(
     }
     out.write_text(json.dumps(artifact, indent=1) + "\n")
     write_weights(out.with_suffix(".npz"), fields)
-    (out.parent / "sentiment-selection.json").write_text(
+    out.with_name(out.stem + "-selection.json").write_text(
         json.dumps({"select_on": list(SELECT_ON), "chosen": candidate.name, "candidates": comparison}, indent=1) + "\n"
     )
     per_label = {LABELS[k]: int(v) for k, v in Counter(train.y.tolist()).items()}

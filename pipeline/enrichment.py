@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from touchpoint.core import metrics
@@ -24,6 +25,11 @@ from touchpoint.schemas.signal import InvalidSignal, validate_record
 
 log = logging.getLogger(__name__)
 RAW_ONLY_FIELDS = ("text",)
+
+
+def sentiment_priors_path(settings: Settings) -> Path:
+    """Where per-brand sentiment priors are written (`touchpoint train priors`) and read (the enricher)."""
+    return settings.sentiment_priors_path or settings.data_dir / "sentiment-priors.json"
 
 
 def enricher_config(settings: Settings) -> EnricherConfig:
@@ -39,6 +45,7 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         phone_region=settings.phone_region,
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
+        sentiment_priors_path=str(sentiment_priors_path(settings)),
     )
 
 
@@ -90,10 +97,13 @@ def count_truncated(enricher: Enricher, texts: Sequence[str | None]) -> int:
     return sum(1 for tokens in ids if len(tokens) > limit)
 
 
-def enrich_batch(enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None]) -> list[Any]:
+def enrich_batch(
+    enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None],
+    brands: Sequence[str | None] | None = None,
+) -> list[Any]:  # fmt: skip
     """Run the models on one batch (blocking: call from the inference thread) and time it."""
     started = time.perf_counter()
-    enrichments = enricher.enrich(texts, hints)
+    enrichments = enricher.enrich(texts, hints, brands)
     metrics.ENRICH_INFERENCE_SECONDS.observe(time.perf_counter() - started)
     metrics.ENRICH_TEXTS_TRUNCATED.inc(count_truncated(enricher, texts))
     return enrichments
@@ -148,7 +158,10 @@ class EnrichStage:
 
     async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
         try:
-            enrichments = await self._run(enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good])
+            enrichments = await self._run(
+                enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good],
+                [r["brand"] for _, r in good],
+            )  # fmt: skip
         except Exception:
             if len(good) == 1:
                 raise

@@ -1,7 +1,9 @@
 """`touchpoint enrich`: JSONL in, JSONL out, no broker and no store.
 
-Every input object comes back with ``sentiment`` {label, score}, ``emotions``,
-``touchpoints``, ``journey_stage``, ``language`` and ``text_redacted``.
+Every input object comes back with ``sentiment`` {label, score} (label ``unknown``
+with a ``reason`` where the model cannot read the text), ``emotions``,
+``touchpoints``, ``journey_stage``, ``language`` and ``text_redacted``. An
+object's ``brand`` selects that brand's sentiment prior where one was estimated.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
         for batch in _batches(source, settings.enrich_batch_size):
             texts = [obj.get("text") for obj in batch]
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
-            for obj, result in zip(batch, enricher.enrich(texts, hints)):
+            brands = [obj.get("brand") for obj in batch]
+            for obj, result in zip(batch, enricher.enrich(texts, hints, brands)):
+                sentiment = {"label": result.sentiment_label, "score": result.sentiment_score}
+                if result.sentiment_reason:
+                    sentiment["reason"] = result.sentiment_reason
                 obj.update(
-                    sentiment={"label": result.sentiment_label, "score": result.sentiment_score},
+                    sentiment=sentiment,
                     emotions=result.emotions,
                     touchpoints=result.touchpoints,
                     journey_stage=result.journey_stage,
