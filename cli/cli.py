@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import getpass
 import json
+import logging
 import signal
 import sys
 from datetime import datetime
@@ -13,12 +15,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from touchpoint.core.deadletter import STAGES
 from touchpoint.core.settings import Settings
+from touchpoint.errors import explain
 
 MODEL_COMMANDS = frozenset({"demo", "up", "worker", "enrich", "train", "eval"})
+LONG_RUNNING = frozenset({"up", "worker", "connect", "broker"})
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -46,19 +51,23 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.up import run_up
 
     overrides = {k: v for k, v in (("webhook_port", args.webhook_port), ("web_port", args.web_port)) if v is not None}
-    return run_up(settings.with_overrides(**overrides) if overrides else settings, console)
+    return run_up(settings.with_overrides(**overrides) if overrides else settings, console, args.broker_port)
 
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.core.broker import EmbeddedBroker
 
-    with EmbeddedBroker(port=args.port) as broker:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # taken below, not by handlers
+    with EmbeddedBroker(port=args.port, log_file=settings.data_dir / "broker.log") as broker:
         console.print(f"embedded Kafka-protocol broker (Tansu) ready on {broker.bootstrap}; Ctrl-C stops it")
         console.print(f"  export TOUCHPOINT_KAFKA_BOOTSTRAP={broker.bootstrap}")
-        try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
-            pass
+        console.print(f"  in memory, for trials: its topics are gone when it stops; log: {broker.log_file}")
+        while signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 1.0) is None:
+            died = broker.died()
+            if died:
+                err.print(f"[red]error:[/] {escape(died)}")
+                return 3
     return 0
 
 
@@ -92,10 +101,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from touchpoint.connectors.files import count_records, import_file
+    from touchpoint.connectors.mapping import MappingError, build_mapping
     from touchpoint.connectors.producer import SignalProducer
 
     path = Path(args.file)
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    try:
+        mapping = build_mapping(args.map or [], args.mapping)
+        if args.dry_run:
+            return print_preview(settings, args, path, fmt, mapping)
+    except MappingError as exc:  # a mapping mistake: say what to write, no traceback
+        err.print(f"[red]mapping error:[/] {exc}")
+        return 2
 
     async def run() -> Any:
         with Progress(console=console) as progress:
@@ -103,13 +120,45 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             async with SignalProducer(settings) as producer:
                 return await import_file(
                     producer, path, channel=args.channel, source=args.source, brand=args.brand, fmt=fmt,
-                    on_record=lambda: progress.advance(task),
+                    on_record=lambda: progress.advance(task), mapping=mapping,
                 )  # fmt: skip
 
     summary = asyncio.run(run())
     console.print(
         f"read {summary.read} / produced {summary.produced} / dead-lettered {summary.dead_lettered}"
         f" / skipped as duplicates {summary.skipped_duplicates}"
+        + (f" / not acknowledged {summary.failed}" if summary.failed else "")
+    )
+    if summary.failed:
+        err.print(
+            f"[red]error:[/] the broker did not acknowledge {summary.failed} records ({summary.error}); "
+            "check TOUCHPOINT_KAFKA_BOOTSTRAP and run the same import again (it is safe to repeat)"
+        )
+        return 1
+    return 0
+
+
+def print_preview(settings: Settings, args: argparse.Namespace, path: Path, fmt: str, mapping: Any) -> int:
+    """`touchpoint import --dry-run`: the first mapped records and what would be dead-lettered; nothing is sent."""
+    from touchpoint.connectors.files import preview_file
+    from touchpoint.core.identity import Identity
+
+    preview = preview_file(
+        path, channel=args.channel, source=args.source, brand=args.brand, identity=Identity.from_settings(settings),
+        fmt=fmt, mapping=mapping, show=args.show,
+    )  # fmt: skip
+    console.print(f"dry run of {path.name}: nothing is sent. The first {len(preview.records)} mapped records:")
+    for record in preview.records:
+        print(json.dumps(record, default=str, ensure_ascii=False))
+    if preview.letters:
+        console.print(f"would be dead-lettered (the first {len(preview.letters)}):")
+        for number, stage, reason in preview.letters:
+            console.print(f"  record {number}: {stage}: {reason}", highlight=False, markup=False)
+    if preview.ignored_columns:
+        console.print(f"columns not mapped (ignored): {', '.join(preview.ignored_columns)}", markup=False)
+    console.print(
+        f"read {preview.read} / would produce {preview.produced} / would dead-letter {preview.dead_lettered}"
+        f" / duplicates {preview.skipped_duplicates}"
     )
     return 0
 
@@ -167,6 +216,48 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the alert detector every alert_interval_s (or once): open, keep and resolve alerts, announce them.
+    A broken rules file, an unreachable broker or store end it with cli/errors.py's message; unsent alerts
+    go with the next run."""
+    from touchpoint.watch import run_watch
+
+    asyncio.run(run_watch(settings, parse_when(args.at), args.once, lambda cycle, sent: print_cycle(cycle, sent, args.format)))
+    return 0
+
+
+def print_cycle(cycle: Any, sent: dict[str, int], fmt: str) -> None:
+    """Opened and resolved alerts with their numbers and why (one JSON object per alert with --format json),
+    then one line on stderr: what the cycle tested and did."""
+    if fmt == "json":
+        for alert in [*cycle.opened, *cycle.resolved]:
+            print(json.dumps(alert.as_json(), default=str))
+    else:
+        print_alerts(cycle)
+    evaluation = cycle.evaluation
+    err.print(
+        f"{evaluation.end:%Y-%m-%d %H:%M} UTC: {cycle.tests} tests, {len(evaluation.flagged)} significant "
+        f"(false-discovery level {evaluation.q:.1e}); {len(cycle.opened)} opened, {len(cycle.resolved)} resolved; "
+        f"{sent['actions']} actions sent to cx.actions, {sent['closed']} cases closed"
+    )
+
+
+def print_alerts(cycle: Any) -> None:
+    for alert in cycle.opened:
+        why = alert.explanation
+        console.print(f"[red bold]ALERT[/] {escape(alert.summary)}")
+        if why.get("terms"):
+            console.print("  why: " + escape(", ".join(f"{t['term']} (z={t['z']:.1f})" for t in why["terms"][:8])))
+        for quote in why.get("verbatims", []):
+            console.print(f"  \u201c{quote}\u201d", markup=False)
+        for dim in ("channel", "source"):
+            parts = [f"{c[dim]} {c['change']:+.1f}" for c in why.get("contributions", {}).get(dim, [])[:3]]
+            if parts:
+                console.print(f"  by {dim}: " + escape(", ".join(parts)))
+    for alert in cycle.resolved:
+        console.print(f"[green]resolved[/] {alert.metric} at {alert.dimension} {alert.value} ({alert.brand}), open since {alert.opened_at:%Y-%m-%d %H:%M}")
+
+
 def print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(rows, default=str, indent=2))
@@ -191,8 +282,14 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         shown = [letter.summary() for letter in letters[-args.limit :]]
         print_rows(shown, args.format)
         counts = ", ".join(f"{stage} {n}" for stage, n in dlq.stage_counts(letters).items()) or "none"
-        err.print(f"{len(letters)} dead letters in {settings.topic_dead_letter} (showing {len(shown)}): {counts}")
+        replayed = sum(letter.replayed for letter in letters)
+        err.print(
+            f"{len(letters)} dead letters in {settings.topic_dead_letter}, {replayed} replayed "
+            f"(showing {len(shown)}): {counts}"
+        )
         return 0
+    if args.action == "balance":
+        return print_balance(settings, args.format)
     summary = asyncio.run(dlq.replay(settings, args.stage, again=args.again, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
     targets = ", ".join(f"{topic} {n}" for topic, n in summary.by_topic.items()) or "nothing"
@@ -202,6 +299,117 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         f" / already replayed {summary.skipped_already_replayed} / other stages {summary.skipped_filtered}"
     )
     return 0
+
+
+def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint route test RULES FILE`: which rule each enriched signal hits (no broker, no store)."""
+    from touchpoint.pipeline.route_test import SignalFileError, route_file
+    from touchpoint.pipeline.rules import load_rules, load_vocabulary
+
+    rules = load_rules(args.rules, load_vocabulary(settings.taxonomy_path))  # RulesError: touchpoint.errors says it
+    try:
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with source:
+            rows, summary = route_file(rules, source, assume_open_case=args.assume_open_case)
+    except (OSError, SignalFileError) as exc:
+        err.print(f"[red]signals file error:[/] {args.file}: {exc}", highlight=False)
+        return 2
+    shown = [row for row in rows if row.routes or args.all]
+    if args.format == "json":
+        for row in shown:
+            print(json.dumps(row.as_dict(), ensure_ascii=False))
+    else:
+        table = Table(title=f"routing {args.file} with {args.rules} ({rules.spec.mode}, version {rules.version})")
+        for column in ("line", "touchpoint", "sentiment", "score", "rule", "team", "priority", "SLA"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("text (redacted)", no_wrap=True, overflow="ellipsis", max_width=50)
+        for row in shown:
+            d = row.as_dict()
+            score = "-" if d["sentiment_score"] is None else f"{d['sentiment'][:3]} {d['sentiment_score']:+.2f}"
+            for route in d["routes"] or [{"rule": "-", "team": "-", "priority": "-", "sla_hours": None}]:
+                sla = "-" if route["sla_hours"] is None else f"{route['sla_hours']:g}h"
+                table.add_row(str(d["line"]), d["touchpoint"], score, d["score"] or "-", route["rule"], route["team"],
+                              route["priority"], sla, d["text"])  # fmt: skip
+        Console(width=None if sys.stdout.isatty() else 170).print(table)  # piped: wide rows, not wrapped
+    teams = ", ".join(f"{team} {n}" for team, n in summary.by_team.most_common()) or "none"
+    err.print(
+        f"routed {summary.routed} of {summary.signals} signals ({summary.actions} actions); by team: {teams}",
+        highlight=False,
+    )
+    if summary.unused_rules:
+        err.print(f"rules that matched nothing: {', '.join(summary.unused_rules)}", highlight=False)
+    return 0
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment: say so in the history
+        return "touchpoint-cli"
+
+
+def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint cases list|show|ack|close|reopen|stats`: the closed loop, read and moved in ClickHouse."""
+    from touchpoint.pipeline.cases import case_detail, list_cases, transition
+    from touchpoint.pipeline.loop_metrics import loop_summary
+    from touchpoint.pipeline.queries import Filters
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        if args.cases_action == "list":
+            filters = {"status": args.status, "team": args.team, "priority": args.priority, "touchpoint": args.touchpoint,
+                       "brand": args.brand, "customer_id": args.customer}  # fmt: skip
+            rows = list_cases(store, filters, args.breached, args.limit)
+            shown = rows if args.format != "table" else [
+                {"case": r["case_id"], "status": r["status"], "team": r["team"], "priority": r["priority"],
+                 "touchpoint": r["touchpoint"], "customer": r["customer_id"] or r["subject"][:12], "signals": r["signals"],
+                 "opened": f"{r['opened_at']:%Y-%m-%d %H:%M}", "due": f"{r['due_at']:%Y-%m-%d %H:%M}",
+                 "breached": "yes" if r["breached"] else "", "owner": r["owner"]}
+                for r in rows
+            ]  # fmt: skip
+            print_rows(shown, args.format)
+            err.print(f"{len(rows)} case(s)", highlight=False)
+        elif args.cases_action == "show":
+            print(json.dumps(case_detail(store, args.case_id), default=str, indent=2))
+        elif args.cases_action == "stats":
+            filters = Filters(parse_when(args.since), parse_when(args.until), args.brand)
+            summary = loop_summary(store, filters, settings.min_responses)
+            if args.format == "json":
+                print(json.dumps(summary, default=str, indent=2))
+            else:
+                console.print("[bold]Open now[/] (by team and priority)")
+                print_rows(summary["open_now"], args.format)
+                console.print("[bold]Cases opened in the period[/] (close_rate = % closed within SLA)")
+                print_rows(summary["by_team_touchpoint"], args.format)
+        else:
+            name = {"ack": "acknowledge", "close": "close", "reopen": "reopen"}[args.cases_action]
+            case, changed = transition(store, args.case_id, name, args.by or _user_name(), owner=getattr(args, "owner", None),
+                                       note=getattr(args, "note", None))  # fmt: skip
+            state = f"{case['status']}" + ("" if changed else " (already)")
+            console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
+    finally:  # a wrong id, a refused move or a store to fix: touchpoint.errors says what to do
+        store.close()
+    return 0
+
+
+def print_balance(settings: Settings, fmt: str) -> int:
+    """produced / stored / dead-lettered (open, replayed) per source; 1 while something is in flight."""
+    from touchpoint.pipeline.balance import balance
+    from touchpoint.pipeline.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        rows = asyncio.run(balance(settings, store))
+    finally:
+        store.close()
+    print_rows([row.row() for row in rows], fmt)
+    in_flight = sum(row.in_flight for row in rows)
+    err.print(
+        "balanced: every produced signal is stored or dead-lettered" if not in_flight
+        else f"{in_flight} produced signals are neither stored nor dead-lettered yet (in flight, or lost)"
+    )
+    return 0 if not in_flight else 1
 
 
 def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
@@ -222,18 +430,38 @@ def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def train_tagging(settings: Settings, args: argparse.Namespace) -> int:
+    """Recalibrate emotion and touchpoint thresholds on the loaded encoder; with --labels, a brand's taxonomy."""
+    from rich.status import Status
+
+    from touchpoint.models.enricher import Enricher
+    from touchpoint.models.tagging_eval import add_brand_calibration, write_calibration
+    from touchpoint.pipeline.enrichment import enricher_config
+
+    out = Path(args.out) if args.out else None
+    try:
+        enricher = Enricher(enricher_config(settings))
+        if args.labels:
+            spec = args.taxonomy or settings.taxonomy_path
+            with Status(f"calibrating {spec or 'the generic taxonomy'} on {args.labels}", console=err):
+                path, entry = add_brand_calibration(enricher, spec, Path(args.labels), out)
+            console.print(f"wrote {path}: floor {entry['min_similarity']:.2f}, margin {entry['margin']:.2f} "
+                          f"({entry['calibrated_on']})")  # fmt: skip
+            return 0
+        with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
+            path = write_calibration(enricher, out, settings.data_dir / "data", settings.data_dir / "cache")
+    except ValueError as exc:  # a labels file that does not fit the taxonomy, or a broken pack: names the fix
+        err.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(f"wrote {path}")
+    return 0
+
+
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
     if args.model == "tagging":
-        from touchpoint.models.enricher import Enricher
-        from touchpoint.models.tagging_eval import write_calibration
-        from touchpoint.pipeline.enrichment import enricher_config
-
-        with Status("calibrating emotion and touchpoint thresholds on the dev part", console=err):
-            path = write_calibration(Enricher(enricher_config(settings)))
-        console.print(f"wrote {path}")
-        return 0
+        return train_tagging(settings, args)
     if args.model == "hf-sentiment":
         from touchpoint.models.hf_export import finetune_sequence_classifier
 
@@ -336,6 +564,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (else TOUCHPOINT_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded stack over bundled real sample data; prints the CX report")
@@ -345,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded stack, long-running: broker, worker (+ /metrics), webhook receiver")
     up.add_argument("--webhook-port", type=int, help="webhook receiver port (default: settings.webhook_port, 8088)")
     up.add_argument("--web-port", type=int, help="worker web server port (default: settings.web_port, 6066)")
+    up.add_argument("--broker-port", type=int, help="embedded Kafka broker port (default: a free port)")
     up.set_defaults(run=cmd_up)
 
     broker = sub.add_parser("broker", help="run only the embedded Kafka-protocol broker")
@@ -363,6 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--source", required=True)
     imp.add_argument("--brand", default="default")
     imp.add_argument("--format", choices=["csv", "jsonl", "zendesk"], help="zendesk: a Zendesk ticket export with comments")
+    imp.add_argument("--map", action="append", metavar="KEY=COLUMN",
+                     help="which column is what: id, occurred_at, nps|csat|ces|rating=COLUMN[:LOW-HIGH], comment, "
+                          "email, phone, account, touchpoint, brand, attribute (repeatable)")  # fmt: skip
+    imp.add_argument("--mapping", metavar="FILE.yaml", help="the same mapping as a YAML file (see connectors/mapping.py)")
+    imp.add_argument("--dry-run", action="store_true", help="map the file and show the first records and dead letters; send nothing")
+    imp.add_argument("--show", type=int, default=5, help="--dry-run: how many records and dead letters to show")
     imp.set_defaults(run=cmd_import)
 
     connect = sub.add_parser("connect", help="run the polling connectors a config file declares")
@@ -392,20 +628,68 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--channel")
     report.set_defaults(run=cmd_report)
 
+    watch = sub.add_parser("watch", help="alerts: drops and spikes per brand, channel and touchpoint, explained")
+    watch.add_argument("--once", action="store_true", help="one evaluation, then exit")
+    watch.add_argument("--at", help="evaluate as of this time (a date, time or span like 2h), once")
+    watch.add_argument("--format", choices=["table", "json"], default="table")
+    watch.set_defaults(run=cmd_watch)
+
     journey = sub.add_parser("journey", help="every signal of one customer across channels, in time order")
     journey.add_argument("customer_id")
     journey.add_argument("--limit", type=int, default=1000)
     journey.add_argument("--format", choices=["table", "json", "csv"], default="table")
     journey.set_defaults(run=cmd_journey)
 
-    dlq = sub.add_parser("dlq", help="inspect and re-drive dead letters")
-    dlq.add_argument("action", choices=["list", "replay"])
+    dlq = sub.add_parser("dlq", help="inspect, re-drive and account for dead letters")
+    dlq.add_argument(
+        "action", choices=["list", "replay", "balance"],
+        help="balance: produced / stored / dead-lettered (open, replayed) per source",
+    )  # fmt: skip
     dlq.add_argument("--stage", choices=STAGES)
     dlq.add_argument("--limit", type=int, default=50, help="list: show the newest N")
     dlq.add_argument("--format", choices=["table", "json", "csv"], default="table")
     dlq.add_argument("--again", action="store_true", help="replay: also letters replayed before")
     dlq.add_argument("--dry-run", action="store_true", help="replay: only say what would be replayed")
     dlq.set_defaults(run=cmd_dlq)
+
+    route = sub.add_parser("route", help="routing rules: which team gets which signal")
+    route_sub = route.add_subparsers(dest="route_action", required=True)
+    route_test = route_sub.add_parser("test", help="which rule each enriched signal hits (no broker, no store)")
+    route_test.add_argument("rules", metavar="RULES.yaml", help="a routing rules file (example: touchpoint/samples/routing_rules.yaml)")
+    route_test.add_argument("file", metavar="FILE.jsonl", help="enriched signals, e.g. `touchpoint enrich` output; - for stdin")
+    route_test.add_argument("--format", choices=["table", "json"], default="table")
+    route_test.add_argument("--all", action="store_true", help="also list the signals no rule routes")
+    route_test.add_argument("--assume-open-case", action="store_true", help="evaluate open_case conditions as if the customer had a case open")
+    route_test.set_defaults(run=cmd_route)
+
+    cases = sub.add_parser("cases", help="the closed loop: cases per team, SLA, close rate")
+    cases_sub = cases.add_subparsers(dest="cases_action", required=True)
+    cases_list = cases_sub.add_parser("list", help="cases, newest first")
+    for name in ("status", "team", "priority", "touchpoint", "brand", "customer"):
+        cases_list.add_argument(f"--{name}")
+    cases_list.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None, help="only cases past (or within) their SLA")
+    cases_list.add_argument("--limit", type=int, default=100)
+    cases_list.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_list.set_defaults(run=cmd_cases)
+    cases_show = cases_sub.add_parser("show", help="one case with its history, signals and deliveries (JSON)")
+    cases_show.add_argument("case_id")
+    cases_show.set_defaults(run=cmd_cases)
+    for action, text in (("ack", "acknowledge: someone owns it"), ("close", "close with a resolution note"), ("reopen", "reopen a closed case")):
+        move = cases_sub.add_parser(action, help=text)
+        move.add_argument("case_id")
+        move.add_argument("--by", help="who does it (default: your user name)")
+        if action == "ack":
+            move.add_argument("--owner", help="who owns the case (default: --by)")
+        if action == "close":
+            move.add_argument("--note", required=True, help="the resolution: what was done for the customer")
+            move.add_argument("--owner", help="who resolved it (default: the case's owner)")
+        move.set_defaults(run=cmd_cases)
+    cases_stats = cases_sub.add_parser("stats", help="open cases, SLA breaches, time to acknowledge/close, close-the-loop rate")
+    cases_stats.add_argument("--since", help="cases opened since (date, time or span like 30d)")
+    cases_stats.add_argument("--until")
+    cases_stats.add_argument("--brand")
+    cases_stats.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cases_stats.set_defaults(run=cmd_cases)
 
     enrich = sub.add_parser("enrich", help="offline enrichment: JSONL in, JSONL out")
     enrich.add_argument("file", nargs="?", default="-")
@@ -419,10 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=["sentiment", "tagging", "hf-sentiment", "priors"])
     train.add_argument("--out", help="where to write the artifact (default: models/artifacts)")
     train.add_argument("--limit", type=int, default=200, help="hf-sentiment: texts to fine-tune on")
-    train.add_argument("--compare", action="store_true", help="sentiment: first compare the approaches on validation")
+    train.add_argument("--compare", action="store_true", help="sentiment: also fit the other approaches and record their validation scores")
     train.add_argument("--frozen-head", action="store_true", help="sentiment: rebuild the baseline head v2")
     train.add_argument("--brand", help="priors: the brand whose label mix to estimate")
     train.add_argument("--file", help="priors: JSONL texts of the brand (default: its stored signals)")
+    train.add_argument("--labels", help="tagging: a brand's labelled JSONL (text, touchpoints) to calibrate its taxonomy")
+    train.add_argument("--taxonomy", help="tagging --labels: the pack name or YAML file they use (default: settings)")
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("eval", help="measure the models on held-out labelled text; writes models/MODEL_CARD.md")
@@ -431,22 +717,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(settings: Settings, command: str, debug: bool) -> None:
+    """One format for every command; a one-shot command leaves client-library errors to its own message."""
+    if command == "worker":
+        return  # faust's worker command configures logging itself (-l LEVEL)
+    level = logging.DEBUG if debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if command not in LONG_RUNNING and not debug:  # their failures end in one clear line (touchpoint.errors)
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "worker":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.faust_args = extra  # `touchpoint worker` passes what it does not know to faust's worker
+    settings: Settings | None = None
     try:
         settings = Settings.load(args.config)
-    except Exception as exc:  # settings errors must say what to fix
-        err.print(f"[red]configuration error:[/] {exc}")
-        return 2
-    if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
-        from touchpoint.models.encoder import set_inference_threads
+        configure_logging(settings, args.command, args.debug)
+        if args.command in MODEL_COMMANDS:  # this process runs the models: it decides torch's threads, once
+            from touchpoint.models.encoder import configure_inference
 
-        set_inference_threads(settings.torch_threads)
-    return int(args.run(settings, args) or 0)
+            configure_inference(settings.torch_threads)
+        return int(args.run(settings, args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        problem = None if args.debug else explain(exc, settings)
+        if problem is None:  # a bug, or --debug: the traceback is the useful part
+            raise
+        err.print(f"[red]error:[/] {escape(problem.message)}")
+        return problem.exit_code
 
 
 if __name__ == "__main__":

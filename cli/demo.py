@@ -2,8 +2,10 @@
 
 Embedded broker (Tansu) + the Faust worker in this process + chdb on disk.
 The demo imports the bundled sample, waits until every record is stored or
-dead-lettered (`produced = stored + dead-lettered`), then prints the CX report.
-A second run re-imports the same signal_ids, so no number doubles.
+dead-lettered (`produced = stored + dead-lettered`) and every stored signal is
+routed by the bundled example rules (cli/demo_loop.py), then prints the CX
+report and the open cases per team. A second run re-imports the same
+signal_ids, so no number doubles and no new case opens.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from touchpoint.connectors.producer import SignalProducer
 from touchpoint.core.broker import EmbeddedBroker
 from touchpoint.core.kafka import topic_message_count
 from touchpoint.core.settings import Settings
+from touchpoint.demo_loop import LocalInbox, demo_routing, open_cases_by_team, print_loop, wait_until_routed
 from touchpoint.pipeline.queries import Filters, touchpoint_summary
 from touchpoint.pipeline.report import write_report
 from touchpoint.pipeline.runtime import running_worker
 from touchpoint.pipeline.store import Store
 from touchpoint.samples import sample_path
+from touchpoint.trial import with_trial_secret
 
 DEMO_BRAND = "demo"
 SAMPLE_FILES = ("demo_signals.jsonl", "demo_malformed.jsonl")
@@ -43,6 +47,9 @@ class DemoResult:
     dead_lettered: int = 0
     signal_ids: list[str] = field(default_factory=list)
     touchpoints: list[dict[str, Any]] = field(default_factory=list)
+    cases_opened: int = 0  # by this run
+    open_cases: list[dict[str, Any]] = field(default_factory=list)  # per team and priority, after this run
+    deliveries: dict[str, int] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -68,27 +75,32 @@ async def ingest_and_wait(settings: Settings, files: list[Path], console: Consol
     result = DemoResult()
     total = sum(1 for f in files for line in f.read_bytes().splitlines() if line.strip())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    async with running_worker(settings) as app:
-        with Progress(*columns, console=console, transient=False) as progress:
-            produce_task = progress.add_task("produced to signals.raw", total=total)
-            async with SignalProducer(settings) as producer:
-                for file in files:
-                    summary = await import_file(
-                        producer, file, channel="review", source="file", brand=DEMO_BRAND,
-                        on_record=lambda: progress.advance(produce_task),
-                    )  # fmt: skip
-                    result.read += summary.read
-                    result.signal_ids += summary.signal_ids
-            done_task = progress.add_task("stored or dead-lettered", total=total)
-            store = app.touchpoint["store"]
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                result.stored = await store.run(store.store.count_stored, result.signal_ids)
-                result.dead_lettered = await topic_message_count(settings, settings.topic_dead_letter)
-                progress.update(done_task, completed=result.stored + result.dead_lettered)
-                if result.stored + result.dead_lettered >= total:
-                    break
-                await asyncio.sleep(0.5)
+    async with LocalInbox() as inbox:
+        settings = demo_routing(settings, inbox)  # the example rules; deliveries go to the local inbox
+        async with running_worker(settings) as app:
+            with Progress(*columns, console=console, transient=False) as progress:
+                produce_task = progress.add_task("produced to signals.raw", total=total)
+                async with SignalProducer(settings) as producer:
+                    for file in files:
+                        summary = await import_file(
+                            producer, file, channel="review", source="file", brand=DEMO_BRAND,
+                            on_record=lambda: progress.advance(produce_task),
+                        )  # fmt: skip
+                        result.read += summary.read
+                        result.signal_ids += summary.signal_ids
+                done_task = progress.add_task("stored or dead-lettered", total=total)
+                store = app.touchpoint["reader"]
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    result.stored = await store.call(Store.count_stored, result.signal_ids)
+                    result.dead_lettered = await topic_message_count(settings, settings.topic_dead_letter)
+                    progress.update(done_task, completed=result.stored + result.dead_lettered)
+                    if result.stored + result.dead_lettered >= total:
+                        break
+                    await asyncio.sleep(0.5)
+                await wait_until_routed(app, result.stored, deadline)
+            result.cases_opened = app.touchpoint["actions"].opened
+        result.deliveries = dict(inbox.received)
     return result
 
 
@@ -114,6 +126,7 @@ def run_demo(settings: Settings, limit: int | None = None, console: Console | No
     # Piped or logged output gets a readable width instead of rich's 80 columns.
     console = console or Console(width=None if sys.stdout.isatty() else 150)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_trial_secret(settings, console)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
         console.print(f"embedded broker on {broker.bootstrap}; store {settings.clickhouse_url}")
         live = embedded_settings(settings, broker.bootstrap)
@@ -125,6 +138,8 @@ def run_demo(settings: Settings, limit: int | None = None, console: Console | No
     finally:
         store.close()
     print_report(console, result, settings.min_responses)
+    result.open_cases = open_cases_by_team(settings, DEMO_BRAND)
+    print_loop(console, result.open_cases, result.cases_opened, result.deliveries)
     report_file = settings.data_dir / "demo-report.json"
     report_file.write_text(json.dumps({**result.__dict__, "signal_ids": len(result.signal_ids)}, default=str, indent=2))
     console.print(f"report written to {report_file}")

@@ -18,15 +18,19 @@ from typing import AsyncIterator
 
 import faust
 from rich.console import Console
+from rich.markup import escape
 
 from touchpoint.connectors.producer import SignalProducer
-from touchpoint.connectors.surveys import TOOLS
-from touchpoint.connectors.webhooks import serving_webhooks
+from touchpoint.connectors.webhooks import TOOLS, serving_webhooks
 from touchpoint.core.broker import EmbeddedBroker
 from touchpoint.core.settings import Settings
 from touchpoint.demo import embedded_settings
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.runtime import running_worker
+from touchpoint.trial import with_trial_secret
+
+BROKER_WATCH_S = 1.0
+BROKER_DIED = 3  # the exit code for "the Kafka broker is gone" (touchpoint.errors)
 
 
 @dataclass
@@ -51,9 +55,14 @@ def print_endpoints(console: Console, bootstrap: str, settings: Settings, servic
     console.print(f"  Kafka broker      {bootstrap}   (export TOUCHPOINT_KAFKA_BOOTSTRAP={bootstrap})")
     console.print(f"  ClickHouse        {settings.clickhouse_url} database {settings.clickhouse_database}")
     console.print(f"  worker web        {services.web_url}  (/metrics, /healthz, /readyz)")
+    rules = services.app.touchpoint.get("rules")
+    if rules is not None:  # closing the loop is on
+        console.print(f"  routing rules     {rules.path} (version {rules.rules.version}, re-read on change)", highlight=False)
+        console.print(f"  cases API         {services.web_url}/api/v1/cases  (/api/v1/loop)", highlight=False)
     for tool in TOOLS:
-        secret = getattr(settings, TOOLS[tool].secret_setting)
-        state = "signed" if secret else ("UNSIGNED (trial)" if settings.webhook_allow_unsigned else "refused: no secret set")
+        secret = TOOLS[tool].secret_of(settings)
+        unsigned_ok = settings.webhook_allow_unsigned or TOOLS[tool].signing_optional
+        state = "signed" if secret else ("UNSIGNED" if unsigned_ok else "refused: no secret set")
         console.print(f"  webhook {tool:<10} {services.webhook_url}/{tool}  ({state})", highlight=False)
 
 
@@ -64,24 +73,53 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def serve(settings: Settings, bootstrap: str, console: Console, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (by default: until SIGINT or SIGTERM)."""
-    async with running_services(settings) as services:
-        if stop is None:
-            stop = asyncio.Event()
-            _stop_on_signals(stop)
-        print_endpoints(console, bootstrap, settings, services)
-        await stop.wait()
-        console.print("stopping: webhook receiver, producer, worker (committing offsets), broker")
+async def serve(
+    settings: Settings, broker: EmbeddedBroker, console: Console, stop: asyncio.Event | None = None,
+    enricher: Enricher | None = None,
+) -> str | None:
+    """Run until ``stop`` is set (by default: until SIGINT or SIGTERM) or the broker dies; returns why it died.
+
+    The broker is watched from the first moment, while the worker still starts
+    too: a stack whose broker is gone stops (within the shutdown timeout)
+    instead of waiting for it forever.
+    """
+    this = asyncio.current_task()
+    died: list[str] = []
+
+    async def watch_broker() -> None:
+        while not (message := broker.died()):
+            await asyncio.sleep(BROKER_WATCH_S)
+        died.append(message)
+        if this is not None:
+            this.cancel()
+
+    watcher = asyncio.create_task(watch_broker())
+    try:
+        async with running_services(settings, enricher) as services:
+            if stop is None:
+                stop = asyncio.Event()
+                _stop_on_signals(stop)
+            print_endpoints(console, broker.bootstrap, settings, services)
+            await stop.wait()
+            console.print("stopping: webhook receiver, producer, worker (committing offsets), broker")
+    except asyncio.CancelledError:
+        if not died:
+            raise
+    finally:
+        watcher.cancel()
+    if died:
+        console.print(f"[red]error:[/] {escape(died[0])}")
+        return died[0]
+    return None
 
 
-def run_up(settings: Settings, console: Console | None = None) -> int:
+def run_up(settings: Settings, console: Console | None = None, broker_port: int | None = None) -> int:
     """Blocking entry point for the CLI."""
     console = console or Console()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with EmbeddedBroker(log_file=settings.data_dir / "broker.log") as broker:
+    settings = with_trial_secret(settings, console)
+    with EmbeddedBroker(port=broker_port, log_file=settings.data_dir / "broker.log") as broker:
         live = embedded_settings(settings, broker.bootstrap)
-
-        asyncio.run(serve(live, broker.bootstrap, console))
+        died = asyncio.run(serve(live, broker, console))
     console.print("stopped")
-    return 0
+    return BROKER_DIED if died else 0

@@ -81,9 +81,13 @@ def load_config(path: str | Path) -> list[ConnectorConfig]:
 
 def connector_types() -> dict[str, type]:
     """Every registered connector type (imports the modules that define them)."""
-    import touchpoint.connectors.reviews  # noqa: F401  (registers on import)
+    import touchpoint.connectors.delighted  # noqa: F401  (registers on import)
+    import touchpoint.connectors.intercom  # noqa: F401
+    import touchpoint.connectors.qualtrics  # noqa: F401
+    import touchpoint.connectors.reviews  # noqa: F401
     import touchpoint.connectors.rss  # noqa: F401
     import touchpoint.connectors.social  # noqa: F401
+    import touchpoint.connectors.surveymonkey  # noqa: F401
     from touchpoint.connectors.framework import REGISTRY
 
     return dict(REGISTRY)

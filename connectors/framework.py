@@ -20,8 +20,10 @@ in connectors/http.py, which every polling connector gets as ``self.http``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
+import logging
 import os
 import re
 import time
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar
 
-from touchpoint.connectors.http import HttpClient, Page, RetryPolicy
+from touchpoint.connectors.http import HttpClient, HttpFailure, Page, RetryPolicy
 from touchpoint.core import metrics
 from touchpoint.core.checkpoints import CheckpointStore, Cursor
 from touchpoint.core.identity import IdentifierKind, Identity
@@ -42,7 +44,10 @@ if TYPE_CHECKING:
     from touchpoint.connectors.config import ConnectorConfig
     from touchpoint.connectors.producer import SignalProducer
 
+log = logging.getLogger(__name__)
 REGISTRY: dict[str, type["Connector"]] = {}
+# What a source answers for a page token it no longer knows (expired, or from before a reset).
+EXPIRED_TOKEN_STATUSES = frozenset({400, 404, 410})
 # What a failing to_signal means: a broken shape is a parse error, a broken rule a validation error.
 PARSE_ERRORS: tuple[type[BaseException], ...] = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -119,17 +124,22 @@ class Connector:
         self.params: dict[str, Any] = dict(config.params)
         self.brand = config.brand or "default"
         self.identity = Identity.from_settings(settings)
+        self.progress: Callable[[str, float | None, float | None], None] | None = None  # a progress display, if any
         base_url = config.base_url or self.default_base_url
         if not base_url:
             raise ValueError(f"connector {config.name!r}: set base_url in the config")
         headers = {"User-Agent": f"touchpoint-connector/0.1 ({config.name})", **config.headers}
         token = _secret(config.token_env, config.name)
         if token:
-            headers["Authorization"] = f"{self.auth_scheme} {token}"
+            headers.update(self.auth_headers(token))
         policy = RetryPolicy(max_retry_after_s=config.max_retry_after_s)
         self.http = HttpClient(
             base_url, name=config.name, headers=headers, rate_per_s=config.rate_limit_per_s, policy=policy
         )
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        """How the source wants the credential sent (override for Basic auth or an API-key header)."""
+        return {"Authorization": f"{self.auth_scheme} {token}"}
 
     # --- what a subclass implements ----------------------------------------------------
     def records(self, cursor: Cursor | None) -> AsyncIterator[SourceRecord]:
@@ -141,6 +151,11 @@ class Connector:
         raise NotImplementedError
 
     # --- helpers for subclasses ----------------------------------------------------------
+    def report(self, what: str, done: float | None = None, total: float | None = None) -> None:
+        """Tell the progress display what a long step is doing (an export's percent, responses sent of a file)."""
+        if self.progress is not None:
+            self.progress(what, done, total)
+
     def signal(self, *, source_id: Any, occurred_at: datetime, **fields: Any) -> RawSignal:
         """A RawSignal with this connector's source, channel, kind and brand filled in."""
         return RawSignal(
@@ -164,39 +179,90 @@ class Connector:
         """Walk a newest-first paged source down to where the last finished pass began.
 
         Cursor: ``watermark`` (newest ``cursor_field`` position of the last
-        finished pass), ``page`` (token of the next page of an unfinished
-        pass) and ``newest`` (newest position seen in the unfinished pass).
-        Items at or below the watermark are skipped and end the pass after
-        their page; an item without a readable position (malformed) counts
-        as old when the item before it was old, so it is dead-lettered once,
-        not at every poll. Token pages are stable; numbered pages can shift
-        when new items arrive mid-pass, which only repeats items (same
-        signal_id). ``max_pages`` bounds how deep one pass (the first one: a
-        backfill) walks into a source with a long history. Records go out in the source's order (newest first
-        within a pass, passes oldest to newest); ``occurred_at`` carries each
-        one's real time for anything that orders a customer's journey.
+        finished pass) with ``at_watermark`` (fingerprints of the items seen
+        at exactly that position), ``page`` (token of the next page of an
+        unfinished pass) and ``newest``/``newest_ids`` (the same for the
+        unfinished pass). Rules:
+
+        1. Items below the watermark are old: skipped, and they end the pass
+           after their page. An item *at* the watermark is old only if it was
+           seen there: time positions are not unique (two reviews in the same
+           second), so a late item sharing the watermark's time is not lost.
+        2. An item without a readable position (malformed) takes the position
+           of the item before it, so it is dead-lettered once, not at every poll.
+        3. A saved page token the source no longer accepts (400/404/410: tokens
+           expire) is dropped with a warning and the pass starts again from
+           the newest item; the watermark stops it where the last pass began,
+           and what it reads twice has the same signal_id.
+        4. Token pages are stable; numbered pages can shift when new items
+           arrive mid-pass, which only repeats items (same signal_id).
+           ``max_pages`` bounds how deep one pass (a first backfill) walks.
+
+        Records go out in the source's order (newest first within a pass,
+        passes oldest to newest); ``occurred_at`` carries each one's real time.
         """
         state = dict(cursor or {})
-        watermark, newest = state.get("watermark"), state.get("newest")
+        watermark = state.get("watermark")
+        seen = set(state.get("at_watermark") or [])
+        newest, newest_ids = state.get("newest"), set(state.get("newest_ids") or [])
         previous = None
-        async with aclosing(pages(state.get("page"))) as walk:
+        async with aclosing(self._resume(pages, state.get("page"))) as walk:
             async for number, page in _numbered(walk):
                 reached = max_pages is not None and number >= max_pages
                 for item in items_of(page.body):
                     position = _position(position_of, item)
                     known = position if position is not None else previous
                     previous = known
-                    if known is not None and watermark is not None and known <= watermark:
+                    fingerprint = _fingerprint(item)
+                    if known is not None and watermark is not None and (
+                        known < watermark or (known == watermark and fingerprint in seen)
+                    ):
                         reached = True
                         continue
-                    if position is not None and (newest is None or position > newest):
-                        newest = position
+                    if known is not None and (newest is None or known > newest):
+                        newest, newest_ids = known, {fingerprint}
+                    elif known is not None and known == newest:
+                        newest_ids.add(fingerprint)
                     yield SourceRecord(item)
                 if reached or page.next_token is None:
-                    top = newest if watermark is None or (newest is not None and newest > watermark) else watermark
-                    yield SourceRecord.checkpoint({"watermark": top, "page": None, "newest": None})
+                    if newest is None or (watermark is not None and newest < watermark):
+                        top, at_top = watermark, seen
+                    elif newest == watermark:
+                        top, at_top = watermark, seen | newest_ids
+                    else:
+                        top, at_top = newest, newest_ids
+                    yield SourceRecord.checkpoint({"watermark": top, "at_watermark": sorted(at_top), "page": None})
                     return
-                yield SourceRecord.checkpoint({"watermark": watermark, "page": page.next_token, "newest": newest})
+                yield SourceRecord.checkpoint({
+                    "watermark": watermark, "at_watermark": sorted(seen), "page": page.next_token,
+                    "newest": newest, "newest_ids": sorted(newest_ids),
+                })  # fmt: skip
+
+    async def _resume(self, pages: Callable[[str | None], AsyncIterator[Page]], token: str | None) -> AsyncIterator[Page]:
+        """Pages from a saved token, or from the top when the source no longer accepts it (rule 3 above)."""
+        walk = pages(token)
+        try:
+            first = await walk.__anext__()
+        except StopAsyncIteration:
+            return
+        except HttpFailure as exc:
+            await walk.aclose()
+            if token is None or exc.status not in EXPIRED_TOKEN_STATUSES:
+                raise
+            log.warning(
+                "connector %s: the source refused the saved page token (HTTP %s); starting the pass again "
+                "from the newest item, the watermark stops it where the last pass began", self.config.name, exc.status,
+            )  # fmt: skip
+            metrics.CONNECTOR_PAGE_TOKEN_RESETS.labels(self.config.name).inc()
+            walk = pages(None)
+            try:
+                first = await walk.__anext__()
+            except StopAsyncIteration:
+                return
+        async with aclosing(walk):
+            yield first
+            async for page in walk:
+                yield page
 
     # --- what the framework owns ---------------------------------------------------------
     @property
@@ -266,7 +332,7 @@ class Connector:
         counts["dead_lettered"] += 1
         stats.reasons = [*stats.reasons[-19:], f"{stage}: {reason}"]  # the latest few, for the summary
         return await producer.send_dead_letter(
-            stage, str(reason), record.payload(), error, connector=self.config.name, source=self.source
+            stage, str(reason), record.payload(), error, origin=f"connector:{self.config.name}", source=self.source
         )
 
     async def _acknowledged(self, pending: list["asyncio.Future[Any]"], counts: dict[str, int], stats: RunStats) -> None:
@@ -296,6 +362,11 @@ def _secret(env_name: str | None, connector: str) -> str | None:
     if not value:
         raise ValueError(f"connector {connector!r}: environment variable {env_name} (token_env) is not set")
     return value
+
+
+def _fingerprint(item: Any) -> str:
+    """A short, stable id for an item's content (which items were seen at the watermark)."""
+    return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _position(position_of: Callable[[Any], Any], item: Any) -> Any:

@@ -18,45 +18,23 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import Any, AsyncIterator, Callable, Mapping
 
 import aiohttp
 
 from touchpoint.core import metrics
+from touchpoint.core.httppolicy import (  # noqa: F401  (re-exported: connectors import them from here)
+    CLASS_ACTIONS,
+    EXCEPTION_ACTIONS,
+    STATUS_ACTIONS,
+    Action,
+    RateLimiter,
+    classify_exception,
+    classify_status,
+    parse_retry_after,
+)
 from touchpoint.core.retry import backoff_delay
 
-
-class Action(Enum):
-    OK = "ok"
-    RETRY = "retry"
-    RATE_LIMITED = "rate_limited"
-    FAIL = "fail"
-
-
-# Exact statuses first, then the status class (status // 100).
-STATUS_ACTIONS: dict[int, Action] = {
-    408: Action.RETRY,  # request timeout
-    425: Action.RETRY,  # too early
-    429: Action.RATE_LIMITED,
-    500: Action.RETRY,
-    501: Action.FAIL,  # not implemented: retrying will not help
-    502: Action.RETRY,
-    503: Action.RETRY,
-    504: Action.RETRY,
-    505: Action.FAIL,
-}
-CLASS_ACTIONS: dict[int, Action] = {2: Action.OK, 3: Action.FAIL, 4: Action.FAIL, 5: Action.RETRY}
-# First matching type wins, so subclasses come before their bases.
-EXCEPTION_ACTIONS: tuple[tuple[type[BaseException], Action], ...] = (
-    (aiohttp.InvalidURL, Action.FAIL),
-    (aiohttp.ClientConnectionError, Action.RETRY),  # refused, reset, server disconnected, timeouts
-    (aiohttp.ClientPayloadError, Action.RETRY),  # body cut short
-    (asyncio.TimeoutError, Action.RETRY),
-    (aiohttp.ClientError, Action.FAIL),
-)
 # Hints for common failures, so the error says what to do.
 STATUS_HINTS: dict[int, str] = {
     400: "the source rejected the request; check the connector's params",
@@ -64,18 +42,6 @@ STATUS_HINTS: dict[int, str] = {
     403: "the credential lacks access to this resource; check its scopes",
     404: "the path does not exist; check base_url and the connector's params",
 }
-
-
-def classify_status(status: int) -> Action:
-    return STATUS_ACTIONS.get(status) or CLASS_ACTIONS.get(status // 100, Action.FAIL)
-
-
-def classify_exception(exc: BaseException) -> Action:
-    for kind, action in EXCEPTION_ACTIONS:
-        if isinstance(exc, kind):
-            return action
-    return Action.FAIL
-
 
 
 class HttpFailure(Exception):
@@ -96,27 +62,6 @@ class RateLimited(Exception):
         self.url = url
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP-date, RFC 9110 §10.2.3).
-
-    None when the value is missing or unreadable; a date in the past gives 0.
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
 def _epoch_reset(value: str | None) -> float | None:
     try:
         return max(0.0, float(value) - time.time()) if value else None  # type: ignore[arg-type]
@@ -124,18 +69,25 @@ def _epoch_reset(value: str | None) -> float | None:
         return None
 
 
+_UNIX_TIME_ABOVE = 1e9  # no window lasts 30 years: a larger reset value is a point in time
+
+
 def _seconds(value: str | None) -> float | None:
+    """Seconds until the window resets (Reddit), or, when the value is a Unix time (Intercom), until then."""
     try:
-        return max(0.0, float(value)) if value else None  # type: ignore[arg-type]
+        number = float(value) if value else None  # type: ignore[arg-type]
     except ValueError:
         return None
+    if number is None:
+        return None
+    return max(0.0, number - time.time()) if number > _UNIX_TIME_ABOVE else max(0.0, number)
 
 
 # Which header says how long to wait, and how to read it; the first one present wins.
 RATE_LIMIT_HEADERS: tuple[tuple[str, Callable[[str | None], float | None]], ...] = (
     ("Retry-After", parse_retry_after),
     ("x-rate-limit-reset", _epoch_reset),  # X API v2: Unix time the window resets
-    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets
+    ("x-ratelimit-reset", _seconds),  # Reddit: seconds until the window resets; Intercom: Unix time
 )
 
 
@@ -157,27 +109,6 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s)
-
-
-class RateLimiter:
-    """At most ``per_second`` request starts per second (None = unlimited); spacing, not bursts."""
-
-    def __init__(self, per_second: float | None) -> None:
-        self.interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> float:
-        """Wait for the next slot; returns the seconds waited."""
-        if not self.interval:
-            return 0.0
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            wait = max(0.0, self._next - loop.time())
-            if wait:
-                await asyncio.sleep(wait)
-            self._next = loop.time() + self.interval
-            return wait
 
 
 @dataclass(frozen=True)
@@ -230,6 +161,21 @@ class HttpClient:
 
     async def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> HttpResponse:
         """GET with the retry/rate-limit tables applied; returns only a 2xx response."""
+        return await self.request("GET", path_or_url, params)
+
+    async def post_json(self, path_or_url: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """POST a JSON body (search and export-start endpoints: safe to repeat) and return the JSON answer."""
+        return (await self.request("POST", path_or_url, params, json_body=body)).json()
+
+    async def request(
+        self, method: str, path_or_url: str, params: Mapping[str, Any] | None = None, *, json_body: Any = None
+    ) -> HttpResponse:
+        """One request with the retry/rate-limit tables applied; returns only a 2xx response.
+
+        Retried requests must be safe to repeat: GETs, and the POSTs sources
+        use for searches and export starts (a repeated export start only
+        starts a second export; nothing is lost or doubled downstream).
+        """
         if self._session is None:
             raise RuntimeError("use `async with HttpClient(...)` before making requests")
         url = self.url_for(path_or_url)
@@ -237,13 +183,13 @@ class HttpClient:
         for attempt in range(1, self.policy.max_attempts + 1):
             await self._wait_for_budget()
             try:
-                async with self._session.get(url, params=query) as resp:
+                async with self._session.request(method, url, params=query, json=json_body) as resp:
                     body = await resp.read()
                     response = HttpResponse(resp.status, str(resp.url), resp.headers, body)
             except Exception as exc:  # classified below; unknown errors fail
                 self._count(None)
                 if classify_exception(exc) is not Action.RETRY or attempt == self.policy.max_attempts:
-                    raise HttpFailure(f"GET {url} failed: {exc!r}", url=url) from exc
+                    raise HttpFailure(f"{method} {url} failed: {exc!r}", url=url) from exc
                 await asyncio.sleep(self.policy.backoff(attempt))
                 continue
             self._count(response.status)
@@ -263,7 +209,7 @@ class HttpClient:
                 hint = STATUS_HINTS.get(response.status, "see the response body")
                 snippet = response.body[:200].decode("utf-8", "replace")
                 raise HttpFailure(
-                    f"GET {url} answered {response.status} after {attempt} attempt(s): {hint} ({snippet!r})",
+                    f"{method} {url} answered {response.status} after {attempt} attempt(s): {hint} ({snippet!r})",
                     status=response.status, url=url,
                 )  # fmt: skip
         raise AssertionError("unreachable: the loop returns or raises")

@@ -1,6 +1,8 @@
-"""Survey webhook payloads -> RawSignal, and how each tool signs its requests.
+"""Survey webhook payloads -> RawSignal, how each tool signs its requests, and the tool registry.
 
-Three shapes are understood (see README "Survey webhooks"):
+Three shapes live here (see README "Supported sources"); SurveyMonkey,
+Qualtrics, Delighted and Intercom have their own modules, and
+connectors/webhooks.py lists every tool the receiver knows:
 
 * **Typeform** (``POST /webhooks/typeform``): ``{"event_id", "event_type":
   "form_response", "form_response": {"form_id", "token", "submitted_at",
@@ -8,10 +10,10 @@ Three shapes are understood (see README "Survey webhooks"):
   Signed with ``Typeform-Signature: sha256=BASE64(HMAC-SHA256(secret, raw body))``;
   Typeform sends no timestamp header, so there is no staleness check (a
   replayed response has the same ``token``, hence the same signal_id).
-  Scores: an answer to an ``nps`` field is NPS 0-10; other ``number`` answers
-  are told apart by the URL query (``?csat=FIELD_REF&ces=FIELD_REF``) or,
-  failing that, by the field title (satisf -> CSAT, effort/easy -> CES,
-  recommend -> NPS); else a plain rating on the field's steps.
+  Scores come only from score fields (``nps`` 0-10, ``opinion_scale`` and
+  ``rating`` on their real scale) or fields the URL names
+  (``?csat=FIELD_REF&ces=FIELD_REF``); the comment from ``long_text`` answers
+  or the fields ``?comment=REF,REF`` names (see :func:`parse_typeform`).
 * **Formbricks** (``POST /webhooks/formbricks``): ``{"webhookId", "event":
   "responseFinished", "data": {"id", "surveyId", "survey": {"title"},
   "data": {QUESTION_ID: answer}, "contact": {...}, "contactAttributes": {...},
@@ -51,12 +53,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from touchpoint.core.identity import Identity, split_identifiers
+from touchpoint.core.signing import sign_generic
 from touchpoint.core.times import parse_timestamp
 from touchpoint.schemas.signal import SCORE_SCALES, InvalidSignal, RawSignal, Score
+
+if TYPE_CHECKING:
+    from touchpoint.connectors.http import HttpClient
+    from touchpoint.core.settings import Settings
 
 
 class SignatureError(Exception):
@@ -71,6 +79,17 @@ class Ignored(Exception):
     """A well-formed event that is not a finished response: answer 200, produce nothing."""
 
 
+class SourceUnavailable(Exception):
+    """The tool's API could not complete the event (down, rate limited, not configured): answer 503.
+
+    ``retry_after`` is what the answer's Retry-After says (the API's own wait when it gave one).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class ParseContext:
     brand: str
@@ -81,7 +100,7 @@ class ParseContext:
 # ---------------------------------------------------------------- signatures
 
 
-def _equal(a: str, b: str) -> bool:
+def same_signature(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -101,12 +120,17 @@ def sign_typeform(body: bytes, secret: str) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def verify_typeform(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
-    given = headers.get("Typeform-Signature")
+def check_signature_header(headers: Mapping[str, str], header: str, expected: str) -> None:
+    """The one-header schemes (a keyed hash of the body in ``header``): missing or different -> SignatureError."""
+    given = headers.get(header)
     if not given:
-        raise SignatureError("Typeform-Signature header is missing")
-    if not _equal(given, sign_typeform(body, secret)):
-        raise SignatureError("Typeform-Signature does not match the body")
+        raise SignatureError(f"{header} header is missing")
+    if not same_signature(given, expected):
+        raise SignatureError(f"{header} does not match the body")
+
+
+def verify_typeform(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
+    check_signature_header(headers, "Typeform-Signature", sign_typeform(body, secret))
 
 
 def _standard_key(secret: str) -> bytes:
@@ -125,12 +149,8 @@ def verify_standard(body: bytes, headers: Mapping[str, str], secret: str, now: f
         raise SignatureError("webhook-id or webhook-signature header is missing")
     timestamp = _check_age(headers.get("webhook-timestamp"), now, tolerance_s)
     expected = sign_standard(message_id, timestamp, body, secret)
-    if not any(_equal(candidate, expected) for candidate in given.split()):
+    if not any(same_signature(candidate, expected) for candidate in given.split()):
         raise SignatureError("webhook-signature does not match the body")
-
-
-def sign_generic(timestamp: str, body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def verify_generic(body: bytes, headers: Mapping[str, str], secret: str, now: float, tolerance_s: float) -> None:
@@ -138,7 +158,7 @@ def verify_generic(body: bytes, headers: Mapping[str, str], secret: str, now: fl
     if not given:
         raise SignatureError("X-Touchpoint-Signature header is missing")
     timestamp = _check_age(headers.get("X-Touchpoint-Timestamp"), now, tolerance_s)
-    if not _equal(given, sign_generic(timestamp, body, secret)):
+    if not same_signature(given, sign_generic(timestamp, body, secret)):
         raise SignatureError("X-Touchpoint-Signature does not match the body")
 
 
@@ -168,81 +188,147 @@ def scored(metric: str, value: Any, scale_max: Any = None, scale_min: int = 1) -
     return Score(metric, number, low, high)
 
 
-def _require_dict(value: Any, what: str) -> dict[str, Any]:
+def require_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidSignal(f"{what} must be a JSON object (got {type(value).__name__})")
     return value
 
 
-def _text(parts: list[str]) -> str | None:
+def join_text(parts: list[str]) -> str | None:
     joined = "\n".join(p.strip() for p in parts if p and p.strip())
     return joined or None
 
 
 # ---------------------------------------------------------------- Typeform
 
-_TITLE_HINTS = (("recommend", "nps"), ("satisf", "csat"), ("effort", "ces"), ("easy", "ces"))
+# Typeform's documented defaults when a field's definition leaves out its properties (Create API:
+# opinion_scale 11 steps from 0 unless start_at_one; rating 5 steps from 1); an nps field is always 0-10.
+_TYPEFORM_SCORE_TYPES = ("nps", "opinion_scale", "rating")
 
 
-def _typeform_metric(field: Mapping[str, Any], definition: Mapping[str, Any], query: Mapping[str, str]) -> str:
-    keys = {str(field.get("ref") or ""), str(field.get("id") or "")} - {""}
-    for metric in ("nps", "csat", "ces"):
-        if query.get(metric) in keys:
-            return metric
-    if field.get("type") == "nps":
-        return "nps"
-    title = str(definition.get("title") or "").lower()
-    for hint, metric in _TITLE_HINTS:
-        if hint in title:
-            return metric
-    return "rating"
+def _typeform_scale(kind: str, field: Mapping[str, Any], query: Mapping[str, str]) -> tuple[int, int] | None:
+    """The real scale of a score field, or None for a field that is not a score (a free number).
+
+    Webhook definitions usually leave out a field's ``properties``; then the
+    URL can say the scale (``?scales=REF:1-5,REF2:0-10``), else Typeform's
+    defaults apply.
+    """
+    props = field.get("properties") or {}
+    keys = {str(field[k]) for k in ("ref", "id") if field.get(k)}
+    for item in str(query.get("scales") or "").split(","):
+        ref, _, span = item.strip().partition(":")
+        low, _, high = span.partition("-")
+        if ref in keys and low.strip().isdigit() and high.strip().isdigit():
+            return int(low), int(high)
+    if kind == "nps":
+        return 0, 10
+    if kind == "rating":
+        return 1, int(props.get("steps") or 5)
+    if kind == "opinion_scale":
+        start = 1 if props.get("start_at_one") else 0
+        return start, start + int(props.get("steps") or 11) - 1
+    return None
+
+
+def named_refs(options: Mapping[str, Any], name: str) -> set[str]:
+    """Question ids/refs named for ``name`` by a webhook URL (``?comment=a,b``) or connector params (a list)."""
+    value = options.get(name) or ""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return {str(ref).strip() for ref in items if str(ref).strip()}
+
+
+def _typeform_score(
+    keys: set[str], kind: str, field: Mapping[str, Any], value: Any, query: Mapping[str, str]
+) -> Score | None:
+    """A score when the field is one (nps, opinion_scale, rating) or the URL names it; else None.
+
+    A named field keeps the metric's standard scale and must be on it (a 0-10
+    opinion scale named as CES is refused, not squeezed); an unnamed one is a
+    ``rating`` on its own real scale.
+    """
+    scale = _typeform_scale(kind, field, query)
+    named = next((metric for metric in ("nps", "csat", "ces") if keys & named_refs(query, metric)), None)
+    if named is not None:
+        standard = SCORE_SCALES[named]
+        if scale is not None and scale != standard:
+            raise InvalidSignal(
+                f"field {field.get('ref') or field.get('id')!r} is a {scale[0]}-{scale[1]} {kind},"
+                f" not on the {named} scale {standard[0]}-{standard[1]};"
+                " leave it unnamed (it is then a rating on its own scale)"
+            )
+        return scored(named, value)
+    if scale is None:
+        return None  # a free number (an age, a quantity) is not a score
+    if kind == "nps":
+        return scored("nps", value)
+    return scored("rating", value, scale[1], scale[0])
 
 
 def parse_typeform(payload: Any, ctx: ParseContext) -> RawSignal:
-    payload = _require_dict(payload, "the Typeform payload")
+    """A Typeform ``form_response`` (developer.typeform.com/webhooks/example-payload) as a RawSignal.
+
+    Score: only answers to score fields (``nps`` 0-10, ``opinion_scale`` and
+    ``rating`` on their real scale, ``?scales=REF:1-5`` where the definition
+    leaves it out) or to fields the URL names
+    (``?nps=REF&csat=REF&ces=REF``); the first named metric wins, else the
+    nps field, else the first score field; the others are kept as
+    ``score.REF`` attributes. Comment: the fields the URL names
+    (``?comment=REF,REF``), else every ``long_text`` answer; short answers,
+    names, dates and choices never. Email and phone answers and identifier
+    hidden fields become ``customer_id``.
+    """
+    payload = require_dict(payload, "the Typeform payload")
     if payload.get("event_type") != "form_response":
         raise Ignored(f"event_type {payload.get('event_type')!r} is not form_response")
-    response = _require_dict(payload.get("form_response"), "form_response")
+    response = require_dict(payload.get("form_response"), "form_response")
     token = response.get("token")
     if not token:
         raise InvalidSignal("form_response.token is missing; it identifies the response")
-    definition = _require_dict(response.get("definition") or {}, "form_response.definition")
+    definition = require_dict(response.get("definition") or {}, "form_response.definition")
     fields = {f.get("id"): f for f in definition.get("fields") or [] if isinstance(f, dict)}
-    identifiers, attributes = split_identifiers(_require_dict(response.get("hidden") or {}, "hidden"))
+    identifiers, attributes = split_identifiers(require_dict(response.get("hidden") or {}, "hidden"))
     touchpoint = attributes.pop("touchpoint", None)
-    scores: dict[str, Score] = {}
+    comment_refs = named_refs(ctx.query, "comment")
+    scores: list[tuple[str, Score]] = []
     texts: list[str] = []
-    comment_ref = ctx.query.get("comment")
     for answer in response.get("answers") or []:
         if not isinstance(answer, dict):
             raise InvalidSignal("every entry of form_response.answers must be an object")
-        kind, field = answer.get("type"), _require_dict(answer.get("field") or {}, "answer.field")
-        value = answer.get(kind) if isinstance(kind, str) else None
-        if kind == "number":
-            described = fields.get(field.get("id"), {})
-            metric = _typeform_metric({**described, **field}, described, ctx.query)
-            props = described.get("properties") or {}
-            start = 1 if field.get("type") == "rating" or props.get("start_at_one") else 0
-            steps = props.get("steps") or (5 if field.get("type") == "rating" else 10)
-            scores.setdefault(metric, scored(metric, value, steps + start - 1 if metric == "rating" else None, start))
-        elif kind == "text" and isinstance(value, str):
-            if not comment_ref or comment_ref in (field.get("ref"), field.get("id")):
+        given = require_dict(answer.get("field") or {}, "answer.field")
+        field = {**fields.get(given.get("id"), {}), **given}
+        keys = {str(field[k]) for k in ("ref", "id") if field.get(k)}
+        kind, value = str(field.get("type") or ""), answer.get(str(answer.get("type")))
+        if answer.get("type") == "number":
+            score = _typeform_score(keys, kind, field, value, ctx.query)
+            if score is not None:
+                scores.append((str(field.get("ref") or field.get("id") or kind), score))
+        elif answer.get("type") == "text" and isinstance(value, str):
+            if (keys & comment_refs) if comment_refs else kind == "long_text":
                 texts.append(value)
-        elif kind == "email" and value:
+        elif answer.get("type") == "email" and value:
             identifiers.setdefault("email", str(value))
-        elif kind == "phone_number" and value:
+        elif answer.get("type") == "phone_number" and value:
             identifiers.setdefault("phone", str(value))
-    score = next((scores[m] for m in ("nps", "csat", "ces", "rating") if m in scores), None)
+    chosen = _primary_score([score for _, score in scores])
+    for key, score in scores:
+        if score is not chosen:
+            attributes[f"score.{key}"] = f"{score.metric} {score.value:g} ({score.scale_min}-{score.scale_max})"
     attributes.update(form_id=str(response.get("form_id") or definition.get("id") or ""), form_title=str(definition.get("title") or ""))
-    for metric, other in scores.items():
-        if other is not score:
-            attributes[f"{metric}_score"] = f"{other.value:g}"
     return RawSignal(
         source="typeform", source_id=str(token), channel="survey", brand=ctx.brand,
         occurred_at=parse_timestamp(response.get("submitted_at"), "form_response.submitted_at"),
-        text=_text(texts), score=score, customer_id=ctx.identity.resolve(identifiers), touchpoint_hint=touchpoint,
+        text=join_text(texts), score=chosen, customer_id=ctx.identity.resolve(identifiers), touchpoint_hint=touchpoint,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
+
+
+def _primary_score(scores: list[Score]) -> Score | None:
+    """The response's score: NPS, then CSAT, then CES, then the first rating."""
+    for metric in ("nps", "csat", "ces", "rating"):
+        for score in scores:
+            if score.metric == metric:
+                return score
+    return None
 
 
 # ---------------------------------------------------------------- Formbricks
@@ -253,13 +339,13 @@ _NOT_COMMENTS = {"clicked", "accepted", "dismissed", "skipped"}
 def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
     if isinstance(payload, list) and len(payload) == 1:
         payload = payload[0]
-    payload = _require_dict(payload, "the Formbricks payload")
+    payload = require_dict(payload, "the Formbricks payload")
     if payload.get("event") != "responseFinished":
         raise Ignored(f"event {payload.get('event')!r} is not responseFinished")
-    response = _require_dict(payload.get("data"), "data")
+    response = require_dict(payload.get("data"), "data")
     if not response.get("id"):
         raise InvalidSignal("data.id is missing; it identifies the response")
-    answers = _require_dict(response.get("data") or {}, "data.data")
+    answers = require_dict(response.get("data") or {}, "data.data")
     named = {ctx.query[m]: m for m in ("nps", "csat", "ces") if ctx.query.get(m)}
     comment_id = ctx.query.get("comment")
     score: Score | None = None
@@ -290,7 +376,7 @@ def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
     return RawSignal(
         source="formbricks", source_id=str(response["id"]), channel="survey", brand=ctx.brand,
         occurred_at=parse_timestamp(response.get("updatedAt") or response.get("createdAt"), "data.updatedAt"),
-        text=_text(texts), score=score, customer_id=ctx.identity.resolve(found),
+        text=join_text(texts), score=score, customer_id=ctx.identity.resolve(found),
         url=(meta.get("url") if isinstance(meta, dict) else None) or None,
         attributes={k: v for k, v in attributes.items() if v},
     )  # fmt: skip
@@ -300,7 +386,7 @@ def parse_formbricks(payload: Any, ctx: ParseContext) -> RawSignal:
 
 
 def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
-    payload = _require_dict(payload, "the payload")
+    payload = require_dict(payload, "the payload")
     if not payload.get("id"):
         raise InvalidSignal("id is missing: each response needs your own id (for deduplication)")
     score: Score | None = None
@@ -312,9 +398,9 @@ def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
             if payload.get(metric) is not None:
                 score = scored(metric, payload[metric])
                 break
-    customer = _require_dict(payload.get("customer") or {}, "customer")
+    customer = require_dict(payload.get("customer") or {}, "customer")
     found, _ = split_identifiers(customer)
-    attributes = _require_dict(payload.get("attributes") or {}, "attributes")
+    attributes = require_dict(payload.get("attributes") or {}, "attributes")
     _, attributes = split_identifiers(attributes)
     if payload.get("survey"):
         attributes["survey"] = str(payload["survey"])
@@ -331,18 +417,43 @@ def parse_generic(payload: Any, ctx: ParseContext) -> RawSignal:
 
 Verifier = Callable[[bytes, Mapping[str, str], str, float, float], None]
 Parser = Callable[[Any, ParseContext], RawSignal]
+Decoder = Callable[[bytes], Any]
+# For tools whose events carry ids only: (decoded event, context, the tool's API client or None) -> what parse reads.
+Fetcher = Callable[[Any, ParseContext, "HttpClient | None"], Awaitable[Any]]
+# The tool's API for the receiver: (base URL, auth headers) from settings, or None when not configured.
+ApiSpec = Callable[["Settings"], "tuple[str, dict[str, str]] | None"]
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise MalformedPayload(f"body is not JSON: {exc}") from exc
 
 
 @dataclass(frozen=True)
 class SurveyTool:
+    """How one tool's webhooks are checked, decoded, completed from its API and mapped."""
+
     name: str
     secret_setting: str  # the Settings field holding its secret
     verify: Verifier
     parse: Parser
+    decode: Decoder = decode_json
+    fetch: Fetcher | None = None
+    api: ApiSpec | None = None
+    secret: Callable[["Settings"], str | None] | None = None  # when the key is built from several settings
+    secret_env: str = ""  # what to set, when it is not TOUCHPOINT_<SECRET_SETTING>
+    signing_optional: bool = False  # the tool may send unsigned events (the content is then fetched from its API)
+
+    def secret_of(self, settings: "Settings") -> str | None:
+        return self.secret(settings) if self.secret else getattr(settings, self.secret_setting)
+
+    @property
+    def secret_hint(self) -> str:
+        return self.secret_env or f"TOUCHPOINT_{self.secret_setting.upper()}"
 
 
-TOOLS: dict[str, SurveyTool] = {
-    "typeform": SurveyTool("typeform", "typeform_webhook_secret", verify_typeform, parse_typeform),
-    "formbricks": SurveyTool("formbricks", "formbricks_webhook_secret", verify_standard, parse_formbricks),
-    "generic": SurveyTool("generic", "generic_webhook_secret", verify_generic, parse_generic),
-}
+TYPEFORM = SurveyTool("typeform", "typeform_webhook_secret", verify_typeform, parse_typeform)
+FORMBRICKS = SurveyTool("formbricks", "formbricks_webhook_secret", verify_standard, parse_formbricks)
+GENERIC = SurveyTool("generic", "generic_webhook_secret", verify_generic, parse_generic)

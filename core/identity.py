@@ -102,7 +102,7 @@ class Identity:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "Identity":
-        return cls(settings.customer_id_secret, settings.phone_region)
+        return cls(settings.require_customer_id_secret(), settings.phone_region)
 
     def of(self, kind: IdentifierKind, value: Any, namespace: str | None = None) -> str | None:
         """The customer id for one identifier (None when absent); ``namespace`` scopes a platform's account ids."""

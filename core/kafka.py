@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Sequence
 
 from touchpoint.core.settings import Settings
 
@@ -64,3 +64,24 @@ async def read_topic_records(settings: Settings, topic: str, timeout_s: float = 
 async def topic_message_count(settings: Settings, topic: str) -> int:
     """Messages currently in ``topic`` (read to the end; see :func:`read_topic_records`)."""
     return len(await read_topic_records(settings, topic))
+
+
+async def create_topics(settings: Settings, topics: Sequence[str]) -> None:
+    """Create ``topics`` with ``topic_partitions`` partitions; those that exist already are left alone."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaError
+
+    if not topics:
+        return
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in topics])
+    finally:
+        await admin.close()
+    failed = [(name, code) for name, code, *_ in response.topic_errors if code not in (0, TOPIC_ALREADY_EXISTS)]
+    if failed:
+        raise KafkaError(f"the broker refused to create topics: {failed}")
+
+
+TOPIC_ALREADY_EXISTS = 36  # Kafka error code

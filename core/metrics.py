@@ -9,9 +9,9 @@ a status class, a stage, a reason class, a topic/partition. Never a customer
 id, a signal id or free text (use :func:`reason_class` for error reasons).
 
 All metrics live in the default registry, which also carries the process and
-Python GC collectors. Serve them with :func:`add_metrics_route` (an aiohttp
-app, e.g. the Faust worker's web server or the webhook receiver) or
-:func:`serve_metrics` (a thread, for processes without a web server).
+Python GC collectors. Serve them with :func:`add_metrics_route` on an aiohttp
+app (the Faust worker's web server, the webhook receiver, `touchpoint
+connect`'s ops server).
 """
 
 from __future__ import annotations
@@ -55,6 +55,17 @@ CONNECTOR_RATE_LIMIT_WAITS = Counter(
 CONNECTOR_RATE_LIMIT_WAIT_SECONDS = Counter(
     "touchpoint_connector_rate_limit_wait_seconds_total",
     "Seconds a connector spent waiting on rate limits.",
+    ["connector"],
+)
+CONNECTOR_ERRORS = Counter(
+    "touchpoint_connector_errors_total",
+    "Failed connector passes by kind: configuration (the connector stops; fix and restart), transient (retried), "
+    "bug (retried, traceback logged).",
+    ["connector", "kind"],
+)
+CONNECTOR_PAGE_TOKEN_RESETS = Counter(
+    "touchpoint_connector_page_token_resets_total",
+    "Times a source refused a saved page token (expired) and the pass started again from the newest item.",
     ["connector"],
 )
 CONNECTOR_LAST_CHECKPOINT = Gauge(
@@ -115,11 +126,13 @@ SINK_INSERT_SECONDS = Histogram(
 )
 SINK_INSERT_RETRIES = Counter(
     "touchpoint_sink_insert_retries_total",
-    "INSERTs retried after backoff because ClickHouse was unavailable.",
+    "Store calls retried after backoff (every failure that is not bad rows).",
 )
 SINK_INSERT_FAILURES = Counter(
     "touchpoint_sink_insert_failures_total",
-    "Failed INSERT attempts by kind: unavailable (retried), rejected (bad rows, bisected), error (unexpected).",
+    "Failed store calls by what the error code means (pipeline/store_errors.py): retry (store down, full, "
+    "overloaded, unknown error: retried), configuration (unknown table, credentials: retried, fix needed), "
+    "bad_rows (ClickHouse refused rows as data: bisected, the row at fault dead-lettered).",
     ["kind"],
 )
 SINK_ROWS_DEDUPLICATED = Counter(
@@ -139,10 +152,31 @@ CONSUMER_LAG = Gauge(
     "Messages behind the end of the partition (highwater minus committed offset) for partitions this worker owns.",
     ["topic", "partition"],
 )
+COMMIT_STALL_SECONDS = Gauge(
+    "touchpoint_consumer_commit_stall_seconds",
+    "Seconds since this partition's committed offset last moved while it had lag (0 when moving or caught up).",
+    ["topic", "partition"],
+)
+CONSUMER_LOG_RESETS = Counter(
+    "touchpoint_consumer_log_resets_total",
+    "Times the broker was found to have lost its state (topics gone, offsets beyond the log end) and the worker "
+    "recreated the topics and rejoined its group (pipeline/broker_reset.py).",
+)
 DEAD_LETTERS = Counter(
     "touchpoint_dead_letters_total",
     "Dead letters sent, by stage and reason class (see touchpoint.core.metrics.reason_class).",
     ["stage", "reason_class"],
+)
+BATCH_RETRIES = Counter(
+    "touchpoint_batch_retries_total",
+    "Times an agent retried a failed batch in place (its offsets held until it succeeds), by agent.",
+    ["agent"],
+)
+COMPONENT_FAILING = Gauge(
+    "touchpoint_component_failing",
+    "1 while a part of the process is retrying a failure (store, enrich_batch, sink_batch, a connector...), else 0; "
+    "/readyz says why.",
+    ["component"],
 )
 BUILD_INFO = Gauge(
     "touchpoint_build_info",
@@ -150,8 +184,69 @@ BUILD_INFO = Gauge(
     ["version", "model_version"],
 )
 
+# --- closing the loop (pipeline/routing.py, pipeline/actions.py, pipeline/loop_metrics.py) -----------
+# Case metrics carry the labels team and priority only (teams come from the rules file: a small set).
+ROUTING_RULES_RELOADS = Counter(
+    "touchpoint_routing_rules_reloads_total",
+    "Routing rules files read: ok (now in force) or error (the previous rules stay in force; see the log).",
+    ["result"],
+)
+ROUTE_SIGNALS = Counter(
+    "touchpoint_route_signals_total",
+    "Enriched signals the route agent evaluated against the rules (redeliveries included).",
+)
+ACTIONS_ROUTED = Counter(
+    "touchpoint_actions_routed_total",
+    "Actions the route agent produced to cx.actions and the broker acknowledged.",
+    ["team", "priority"],
+)
+CASES_OPENED = Counter(
+    "touchpoint_cases_opened_total",
+    "Cases opened in ClickHouse by new actions.",
+    ["team", "priority"],
+)
+CASE_SIGNALS_ATTACHED = Counter(
+    "touchpoint_case_signals_attached_total",
+    "Actions attached to a case already open for the same customer, team and touchpoint (no second case).",
+    ["team", "priority"],
+)
+DELIVERIES = Counter(
+    "touchpoint_deliveries_total",
+    "Case notifications sent to HTTP destinations, by outcome: delivered, or failed (dead-lettered with the reason).",
+    ["outcome"],
+)
+DELIVERY_RETRIES = Counter(
+    "touchpoint_delivery_retries_total",
+    "Delivery attempts repeated after a 5xx, a timeout or a 429 (Retry-After honoured).",
+)
+CASES_OPEN = Gauge(
+    "touchpoint_cases_open",
+    "Cases open or acknowledged now (from ClickHouse; every worker reports the same numbers: aggregate with max).",
+    ["team", "priority"],
+)
+CASES_SLA_BREACHED = Gauge(
+    "touchpoint_cases_sla_breached",
+    "Cases still open past their SLA due time now (from ClickHouse; aggregate with max).",
+    ["team", "priority"],
+)
+CASES_MEDIAN_ACK_SECONDS = Gauge(
+    "touchpoint_cases_median_time_to_acknowledge_seconds",
+    "Median seconds from opening to acknowledgement, cases opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+CASES_MEDIAN_CLOSE_SECONDS = Gauge(
+    "touchpoint_cases_median_time_to_close_seconds",
+    "Median seconds from opening to closing, cases opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+LOOP_CLOSE_RATE = Gauge(
+    "touchpoint_loop_close_rate_ratio",
+    "Close-the-loop rate: cases closed within their SLA / cases routed, opened in the loop-metrics window.",
+    ["team", "priority"],
+)
+
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
-REASON_CLASSES = ("undecodable", "invalid", "enrichment_error", "rejected_by_store", "other")
+REASON_CLASSES = ("undecodable", "invalid", "enrichment_error", "rejected_by_store", "delivery_failed", "other")
 _REASON_BY_ERROR = {
     "DecodeError": "undecodable",
     "JSONDecodeError": "undecodable",
@@ -159,7 +254,7 @@ _REASON_BY_ERROR = {
     "InvalidSignal": "invalid",
     "ValidationError": "invalid",
     "Invalid": "invalid",
-    "RowsRejected": "rejected_by_store",
+    "StoreError": "rejected_by_store",
 }
 _REASON_BY_STAGE = {
     "connector.parse": "undecodable",
@@ -168,6 +263,7 @@ _REASON_BY_STAGE = {
     "validate": "invalid",
     "enrich": "enrichment_error",
     "store": "rejected_by_store",
+    "deliver": "delivery_failed",
 }
 
 
@@ -220,13 +316,6 @@ def add_metrics_route(app: Any, path: str = "/metrics") -> None:
     app.router.add_get(path, metrics_handler)
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:
-    """Serve /metrics from a daemon thread (for processes without an aiohttp app); returns the server."""
-    from prometheus_client import start_http_server
-
-    set_build_info()
-    server, _thread = start_http_server(port, addr=host)
-    return server
 
 
 def lag_by_partition(highwater: Mapping[Any, int | None], committed: Mapping[Any, int | None]) -> dict[Any, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -28,6 +28,10 @@ CONFIG_ENV = "TOUCHPOINT_CONFIG"
 # The config file of the Settings being built by Settings.load(), seen by its sources.
 # A context variable, not os.environ: building settings never changes the process.
 _config_file: ContextVar[tuple[Path, str] | None] = ContextVar("touchpoint_config_file", default=None)
+
+
+class MissingSecret(ValueError):
+    """A production process started without a secret it needs; the message says how to make one."""
 
 
 class ConfigFileError(ValueError):
@@ -65,6 +69,13 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# Credentials of the survey and support tools (masked by describe()).
+_SOURCE_SECRETS = (
+    "surveymonkey_api_secret", "surveymonkey_access_token", "qualtrics_shared_key", "qualtrics_api_token",
+    "delighted_api_key", "intercom_client_secret", "intercom_access_token",
+)  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Everything a Touchpoint process can be told; immutable once built."""
 
@@ -79,12 +90,20 @@ class Settings(BaseSettings):
     topic_raw: str = "signals.raw"
     topic_enriched: str = "signals.enriched"
     topic_dead_letter: str = "signals.dead-letter"
+    topic_dead_letter_replays: str = "signals.dead-letter.replays"  # which letters `dlq replay` re-drove
+    # Kafka's default message limit is 1 MB; a record that would not fit is dead-lettered, not sent.
+    max_message_bytes: int = Field(900_000, ge=10_000)
+    dead_letter_max_payload_bytes: int = Field(262_144, ge=1_024, description="longer originals are cut (size kept)")
     topic_partitions: int = Field(3, ge=1)
     app_id: str = "touchpoint"
     # Tansu holds a JoinGroup for the whole rebalance timeout; keep it short there.
     kafka_rebalance_timeout_s: float = Field(60.0, gt=0)
     kafka_session_timeout_s: float = Field(60.0, gt=0)
     commit_interval_s: float = Field(1.0, gt=0)
+    # /readyz turns false (and TouchpointCommitsStalled fires) when a partition with lag commits nothing this long.
+    commit_stall_s: float = Field(120.0, gt=0)
+    # A stopping process never waits longer than this for Kafka goodbyes (a gone broker makes them hang).
+    shutdown_timeout_s: float = Field(20.0, gt=0)
 
     # ClickHouse
     clickhouse_url: str = "chdb://.touchpoint/clickhouse"
@@ -110,10 +129,16 @@ class Settings(BaseSettings):
     max_text_tokens: int = Field(256, ge=16)
     encoder_batch_size: int = Field(8, ge=1, description="texts per encoder pass (length-sorted micro-batches)")
     sentiment_head_path: str | None = None
-    taxonomy_path: str | None = None
+    taxonomy_path: str | None = None  # the default taxonomy: a bundled pack name (airline, retail...) or a YAML path
+    # brand -> pack name or YAML path, e.g. {"acme_air": "airline"}; other brands get taxonomy_path
+    taxonomy_packs: dict[str, str] = Field(default_factory=dict)
+    emotions_path: str | None = None  # the brand's emotion descriptions (YAML); None: bundled models/emotions.yaml
     touchpoint_min_similarity: float | None = None  # None: the calibrated value (models/artifacts/tagging.json)
     touchpoint_max_tags: int = Field(3, ge=1)
     phone_region: str = "US"
+    # more regions whose national phone formats redaction reads, e.g. [GB, FR]; per brand instead of these
+    phone_regions: list[str] = Field(default_factory=list)
+    phone_regions_by_brand: dict[str, list[str]] = Field(default_factory=dict)
     # Any Hugging Face sequence classifier (folder or hub id) instead of the packaged sentiment head,
     # with its labels mapped, e.g. {"LABEL_0": "negative", "LABEL_2": "positive"} (models/hf_sentiment.py).
     sentiment_model: str | None = None
@@ -122,7 +147,11 @@ class Settings(BaseSettings):
     sentiment_priors_path: Path | None = None
 
     # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
-    customer_id_secret: str = Field("touchpoint-dev-secret-change-me", repr=False)
+    # Production processes refuse to start without one of their own (demo and up generate one for trials).
+    customer_id_secret: str | None = Field(None, repr=False)
+    # AES-256-GCM key (32 bytes, base64) sealing raw texts and dead-letter payloads in Kafka
+    # (core/sealing.py); unset: derived from customer_id_secret.
+    sealing_key: str | None = Field(None, repr=False)
 
     # Webhook receiver (connectors/webhooks.py); a tool whose secret is unset is refused
     # unless webhook_allow_unsigned is true (local trials only).
@@ -136,10 +165,70 @@ class Settings(BaseSettings):
     typeform_webhook_secret: str | None = Field(None, repr=False)
     formbricks_webhook_secret: str | None = Field(None, repr=False)
     generic_webhook_secret: str | None = Field(None, repr=False)
+    # SurveyMonkey: Sm-Signature is keyed "api_key&api_secret"; the event carries ids only, so the
+    # receiver fetches the response with the access token (connectors/surveymonkey.py).
+    surveymonkey_api_key: str | None = None
+    surveymonkey_api_secret: str | None = Field(None, repr=False)
+    surveymonkey_access_token: str | None = Field(None, repr=False)
+    surveymonkey_base_url: str = "https://api.surveymonkey.com"
+    # Qualtrics event subscriptions: HMAC checked when a shared key is set; responses fetched with
+    # the API token from the data center's base URL, e.g. https://iad1.qualtrics.com (connectors/qualtrics.py).
+    qualtrics_shared_key: str | None = Field(None, repr=False)
+    qualtrics_api_token: str | None = Field(None, repr=False)
+    qualtrics_base_url: str | None = None
+    # Delighted signs webhooks with the account's API key (connectors/delighted.py).
+    delighted_api_key: str | None = Field(None, repr=False)
+    # Intercom signs webhooks with the app's client secret; with an access token the receiver
+    # fetches the whole conversation (connectors/intercom.py).
+    intercom_client_secret: str | None = Field(None, repr=False)
+    intercom_access_token: str | None = Field(None, repr=False)
+    intercom_base_url: str = "https://api.intercom.io"
+
+    # Closing the loop (pipeline/rules.py, routing.py, actions.py, delivery.py): unset rules = no routing.
+    routing_rules_path: str | None = Field(None, description="the routing rules YAML; reloaded when it changes")
+    routing_reload_interval_s: float = Field(5.0, gt=0, description="how often the rules file is checked for edits")
+    topic_actions: str = "cx.actions"
+    route_batch_size: int = Field(500, ge=1)
+    route_batch_window_s: float = Field(1.0, gt=0)
+    actions_batch_size: int = Field(100, ge=1)
+    actions_batch_window_s: float = Field(1.0, gt=0)
+    # Destination URLs and HMAC secrets by destination name (JSON in the environment); they win over
+    # `url:` in the rules file, so incoming-webhook URLs (which are credentials) stay out of it.
+    routing_destination_urls: dict[str, str] = Field(default_factory=dict, repr=False)
+    routing_destination_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    api_public_url: str = Field("http://127.0.0.1:6066", description="base of links in case messages (the worker's API)")
+    delivery_max_attempts: int = Field(8, ge=1)
+    delivery_retry_initial_s: float = Field(1.0, gt=0)
+    delivery_retry_max_s: float = Field(60.0, gt=0)
+    delivery_max_retry_after_s: float = Field(300.0, gt=0, description="longer Retry-After waits count as a failure")
+    delivery_max_elapsed_s: float = Field(900.0, gt=0, description="give up (dead-letter) a delivery after this long")
+    loop_metrics_interval_s: float = Field(30.0, gt=0, description="how often the case gauges are read from ClickHouse")
+    loop_metrics_window_days: int = Field(30, ge=1, description="cases opened this recently feed medians and close rate")
 
     # Embedded stack and analysis
     data_dir: Path = Path(".touchpoint")
     min_responses: int = Field(30, ge=1, description="below this a metric is flagged low-confidence")
+
+    # Alerts (pipeline/alerts): drops and spikes per brand, brand x channel, brand x touchpoint
+    alert_window_h: float = Field(24.0, gt=0, le=168, description="window of the rate and score tests (sentiment, NPS, CSAT, emotions)")
+    alert_volume_window_h: float = Field(3.0, gt=0, le=168, description="window of the volume spike/drop tests")
+    alert_baseline: Literal["weekly", "trailing"] = Field(
+        "weekly", description="weekly: the same hours of the K weeks before; trailing: the K windows just before"
+    )
+    alert_baseline_windows: int = Field(4, ge=1, le=12, description="K, baseline windows per test")
+    alert_min_baseline_windows: int = Field(2, ge=1, description="fewer baseline windows with data: no test")
+    alert_min_n: int = Field(30, ge=1, description="fewest responses (or expected signals, for volume) a test needs")
+    alert_false_alarms_per_week: float = Field(0.5, gt=0, description="budget across all series; sets the per-evaluation FDR")
+    alert_step_min: float = Field(15.0, gt=0, description="windows end on this grid; one evaluation per step")
+    alert_settle_min: float = Field(10.0, ge=0, description="leave out the newest minutes (signals still arriving)")
+    alert_resolve_p: float = Field(0.05, gt=0, lt=1, description="an open alert resolves when its p-value rises above this")
+    alert_volume_min_cv: float = Field(0.1, ge=0, description="least week-to-week variation of a window's volume (CV)")
+    alert_rate_min_sd: float = Field(2.0, ge=0, description="least week-to-week variation of a share or score, in points")
+    alert_emotions: list[str] = Field(["anger", "urgency"], description="emotions whose rising share alerts")
+    alert_interval_s: float = Field(300.0, gt=0, description="how often `touchpoint watch` / the worker timer look")
+    alert_watch_in_worker: bool = False  # the worker runs the detector on a timer (leader only)
+    alert_team: str = Field("cx-insights", min_length=1, description="gets alerts no routing rule (nor default) takes")
+    alert_sla_h: float = Field(24.0, gt=0, description="SLA of an alert's case when no routing rule sets one")
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -177,14 +266,29 @@ class Settings(BaseSettings):
         """A copy with some fields replaced (settings stay frozen)."""
         return self.model_copy(update=changes)
 
+    def require_customer_id_secret(self) -> str:
+        """The secret, or a :class:`MissingSecret` that says how to set one."""
+        if not self.customer_id_secret or len(self.customer_id_secret) < 16:
+            raise MissingSecret(
+                "TOUCHPOINT_CUSTOMER_ID_SECRET is not set (or shorter than 16 characters): customer ids and sealed "
+                "texts need a secret of this deployment's own. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` and keep it with your other secrets "
+                "(the same value on every process)."
+            )
+        return self.customer_id_secret
+
     def describe(self) -> dict[str, Any]:
         """Settings as a dict that is safe to print (secrets masked)."""
         shown = self.model_dump(mode="json")
         shown["clickhouse_url"] = mask_url(self.clickhouse_url)
         if self.kafka_sasl_password:
             shown["kafka_sasl_password"] = "***"
-        shown["customer_id_secret"] = "***"
-        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret"):
+        for name in ("customer_id_secret", "sealing_key"):
             if shown.get(name):
                 shown[name] = "***"
+        for name in ("typeform_webhook_secret", "formbricks_webhook_secret", "generic_webhook_secret", *_SOURCE_SECRETS):
+            if shown.get(name):
+                shown[name] = "***"
+        for name in ("routing_destination_urls", "routing_destination_secrets"):
+            shown[name] = {key: "***" for key in shown.get(name) or {}}
         return shown

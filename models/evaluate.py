@@ -78,6 +78,8 @@ class Report:
     language_confusions: dict[str, dict[str, int]] = field(default_factory=dict)
     tagging: dict[str, object] = field(default_factory=dict)
     tagging_baseline: dict[str, object] = field(default_factory=dict)
+    packs: list[dict[str, object]] = field(default_factory=list)  # per industry taxonomy pack (models/pack_eval.py)
+    pii: dict[str, object] = field(default_factory=dict)  # redaction on the synthetic messages (models/pii_eval.py)
     errors: list[tuple[str, str, str, float]] = field(default_factory=list)
     model_version: str = ""
     baseline_version: str = ""
@@ -162,6 +164,8 @@ def evaluate_language(data_dir: Path, report: Report, progress: Callable[[str], 
 def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | None = None,
         progress: Callable[[str], None] = lambda _: None) -> Report:  # fmt: skip
     from touchpoint.models.shift_eval import evaluate_label_shift
+    from touchpoint.models.pack_eval import evaluate_packs
+    from touchpoint.models.pii_eval import evaluate_pii
     from touchpoint.models.tagging_eval import evaluate_tagging
 
     start = time.perf_counter()
@@ -180,8 +184,12 @@ def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | 
     evaluate_foreign(model, baseline, data_dir, cache_dir, report, progress)
     evaluate_language(data_dir, report, progress)
     progress("emotion and touchpoints")
-    report.tagging = evaluate_tagging(model)
-    report.tagging_baseline = evaluate_tagging(baseline)
+    report.tagging = evaluate_tagging(model, data_dir, cache_dir)
+    report.tagging_baseline = evaluate_tagging(baseline, data_dir, cache_dir)
+    progress("taxonomy packs")
+    report.packs = evaluate_packs(model)
+    progress("redaction")
+    report.pii = evaluate_pii("test")
     report.seconds = time.perf_counter() - start
     return report
 

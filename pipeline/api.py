@@ -3,7 +3,9 @@
     GET /api/v1/metrics/{metric}?by=&since=&until=&brand=&channel=&compare=
     GET /api/v1/top-negative?since=&until=&brand=&channel=&limit=&verbatims=
     GET /api/v1/journey/{customer_id}?limit=
+    GET /api/v1/alerts?state=open|all&since=&brand=&limit=
     GET /api/v1/openapi.json
+    /api/v1/cases..., /api/v1/loop: the closed loop (pipeline/cases_api.py)
 
 Every parameter is checked here and bound in ClickHouse (pipeline/queries.py),
 never pasted into SQL; a bad one gets a 400 whose JSON says what is accepted.
@@ -22,10 +24,12 @@ from aiohttp import web
 
 from touchpoint.core.settings import Settings
 from touchpoint.core.times import parse_time_expression
+from touchpoint.pipeline.alerts.ledger import recent_alerts
 from touchpoint.pipeline.jsonable import to_json
 from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
 from touchpoint.pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
-from touchpoint.pipeline.store import AsyncStore, StoreUnavailable
+from touchpoint.pipeline.store import AsyncStore
+from touchpoint.pipeline.store_errors import StoreError
 
 PREFIX = "/api/v1"
 FILTER_PARAMS = ("since", "until", "brand", "channel")
@@ -121,7 +125,7 @@ class MetricApi:
         if compare and filters.since is None:
             raise BadRequest("compare=true needs since (the current period's start, e.g. since=7d)", "since")
         min_n = self.settings.min_responses
-        rows = await self.store.run(metric_rows, self.store.store, metric, (by,), filters, min_n, compare)
+        rows = await self.store.call(metric_rows, metric, (by,), filters, min_n, compare)
         return json_response(
             {"metric": metric, "by": by, "filters": filters_json(filters), "min_responses": min_n,
              "definition": METRICS[metric].description, "rows": rows}
@@ -134,7 +138,7 @@ class MetricApi:
         limit = _int(query, "limit", 5, 1, 50)
         verbatims = _int(query, "verbatims", 3, 0, 10)
         min_n = self.settings.min_responses
-        rows = await self.store.run(top_negative, self.store.store, filters, min_n, limit, verbatims)
+        rows = await self.store.call(top_negative, filters, min_n, limit, verbatims)
         return json_response({"filters": filters_json(filters), "min_responses": min_n, "rows": rows})
 
     async def journey(self, request: web.Request) -> web.Response:
@@ -144,10 +148,23 @@ class MetricApi:
         if len(customer_id) > MAX_TEXT_PARAM:
             raise BadRequest(f"customer_id is longer than {MAX_TEXT_PARAM} characters", "customer_id")
         limit = _int(query, "limit", 1000, 1, 10000)
-        rows = await self.store.run(journey, self.store.store, customer_id, limit)
+        rows = await self.store.call(journey, customer_id, limit)
         if not rows:
             return json_response({"error": f"no signals for customer_id {customer_id!r}"}, status=404)
         return json_response({"customer_id": customer_id, "n": len(rows), "signals": rows})
+
+    async def alerts(self, request: web.Request) -> web.Response:
+        """Open alerts first, then recent ones, each with its numbers, n and explanation."""
+        query = request.query
+        _allowed(query, ("state", "since", "brand", "limit"))
+        state = query.get("state", "all")
+        if state not in ("open", "all"):
+            raise BadRequest(f"state must be open or all (got {state!r})", "state")
+        since = parse_filters({k: v for k, v in query.items() if k == "since"}).since
+        limit = _int(query, "limit", 50, 1, 500)
+        rows = await self.store.call(recent_alerts, since, _text(query, "brand"), limit)
+        shown = [a.as_json() for a in rows if state == "all" or a.state == "open"]
+        return json_response({"state": state, "since": since, "alerts": shown})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(openapi_document())
@@ -157,15 +174,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def guarded(handler: Handler) -> Handler:
-    """Bad parameters become 400s, an unreachable store a 503, both as JSON."""
+    """Bad parameters become 400s, a failing store a 503, both as JSON."""
 
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except BadRequest as exc:
             return json_response({"error": str(exc), "parameter": exc.parameter}, status=400)
-        except StoreUnavailable as exc:
-            return json_response({"error": f"store unavailable, retry later: {exc}"}, status=503)
+        except StoreError as exc:
+            return json_response({"error": f"store unavailable, retry later: {exc}", "fix": exc.hint}, status=503)
 
     return run
 
@@ -175,7 +192,11 @@ def add_routes(router: web.UrlDispatcher, api: MetricApi) -> None:
     router.add_get(f"{PREFIX}/metrics/{{metric}}", guarded(api.metrics))
     router.add_get(f"{PREFIX}/top-negative", guarded(api.top_negative))
     router.add_get(f"{PREFIX}/journey/{{customer_id}}", guarded(api.journey))
+    router.add_get(f"{PREFIX}/alerts", guarded(api.alerts))
     router.add_get(f"{PREFIX}/openapi.json", guarded(api.openapi))
+    from touchpoint.pipeline.cases_api import add_case_routes  # imports this module: imported late
+
+    add_case_routes(router, api.store, api.settings)  # /cases..., /loop
 
 
 def register_api(app: Any, store: AsyncStore, settings: Settings) -> None:
@@ -196,6 +217,8 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, requ
 
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.0 description of the routes above."""
+    from touchpoint.pipeline.cases_api import case_paths  # imports this module: imported late
+
     when = "an ISO date (2026-11-01), time (2026-11-01T09:30Z) or a span back from now (24h, 7d, 4w)"
     filters = [
         _param("since", "query", {"type": "string"}, f"start, inclusive: {when}"),
@@ -262,11 +285,38 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            f"{PREFIX}/alerts": {
+                "get": {
+                    "summary": "Alerts on drops and spikes: open first, then recent, each with its numbers, n and why",
+                    "parameters": [
+                        _param("state", "query", {"type": "string", "enum": ["open", "all"], "default": "all"}, "only open alerts, or all"),
+                        _param("since", "query", {"type": "string"}, f"also alerts updated since: {when}"),
+                        _param("brand", "query", {"type": "string", "maxLength": MAX_TEXT_PARAM}, "only this brand"),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "most alerts returned"),
+                    ],
+                    "responses": {"200": ok("alerts", {"type": "object", "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}}), "400": error},
+                }
+            },
             f"{PREFIX}/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            **case_paths(filters, error),
         },
         "components": {
             "schemas": {
                 "Row": row,
+                "Alert": {
+                    "type": "object",
+                    "description": "series (brand, dimension, value), metric, window, current and expected values with 95% intervals, n, z, p and the explanation",
+                    "properties": {
+                        "alert_id": {"type": "string"}, "state": {"type": "string", "enum": ["open", "resolved"]},
+                        "brand": {"type": "string"}, "dimension": {"type": "string", "enum": ["brand", "channel", "touchpoint"]},
+                        "value": {"type": "string"}, "metric": {"type": "string"}, "direction": {"type": "string", "enum": ["up", "down"]},
+                        "current": {"type": "number"}, "expected": {"type": "number"}, "n": {"type": "integer"},
+                        "baseline_n": {"type": "integer"}, "score": {"type": "number"}, "p_value": {"type": "number"},
+                        "summary": {"type": "string"},
+                        "explanation": {"type": "object", "description": "terms (weighted log-odds z), verbatims, contributions by channel and source, window"},
+                    },
+                    "additionalProperties": True,
+                },
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": "string", "nullable": True}}},
             }
         },

@@ -8,6 +8,8 @@ Flow and guarantees:
 1. enrich: ``signals.raw`` -> batches (``take_events``) -> models on a thread
    -> ``signals.enriched``; bad records -> ``signals.dead-letter``.
 2. sink: ``signals.enriched`` -> batches -> ClickHouse; rejected rows -> dead letter.
+   With routing rules, also route (``signals.enriched`` -> ``cx.actions``) and
+   cases (``cx.actions`` -> cases, deliveries): pipeline/loop.py.
 3. A batch's offsets are committed only after every output of it was
    acknowledged by the broker or inserted into ClickHouse (pipeline/acks.py).
 """
@@ -16,22 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import faust
 
-from touchpoint.core.deadletter import encode_dead_letter
+from touchpoint.core.deadletter import DeadLetterCodec
 from touchpoint.core.kafka import faust_broker_url
 from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
+from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
-from touchpoint.models.encoder import set_inference_threads
+from touchpoint.core.status import ComponentStatus
+from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher
-from touchpoint.pipeline.acks import HeldBatch
+from touchpoint.pipeline.acks import process_in_place
+from touchpoint.pipeline.alerts.actions import announce
+from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming, enricher_config
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
 from touchpoint.pipeline.health import register_ops
+from touchpoint.pipeline.loop import register_loop
 from touchpoint.pipeline.sink import SinkStage
-from touchpoint.pipeline.store import AsyncStore, Store
+from touchpoint.pipeline.store import AsyncStore
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +52,11 @@ def incoming(events: Sequence[Any]) -> list[Incoming]:
 
 
 async def deliver(topic: Any, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-    """Send and wait until the broker acknowledged every message."""
+    """Send and wait until the broker acknowledged every message; raises the first failure (after all answered)."""
     futures = [await topic.send(key=key, value=value) for key, value in items]
-    await asyncio.gather(*futures)
+    for outcome in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.App:
@@ -75,38 +85,73 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)
     dead = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
 
-    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)))
-    store = AsyncStore(Store.from_settings(settings))
-    sink_stage = SinkStage(store, settings.store_retry_initial_s, settings.store_retry_max_s)
-    app.touchpoint = {"enrich": enrich_stage, "sink": sink_stage, "store": store}  # for tools and tests
+    sealer = Sealer.from_settings(settings)
+    letter_codec = DeadLetterCodec(sealer, settings.dead_letter_max_payload_bytes)
+    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
+    writer = AsyncStore.from_settings(settings, threads=1, name="clickhouse-write")  # the sink's inserts only
+    reader = AsyncStore.from_settings(settings, threads=2, name="clickhouse-read")  # API queries never wait for inserts
+    sink_stage = SinkStage(writer, settings.store_retry_initial_s, settings.store_retry_max_s)
+    batches = {name: ComponentStatus(f"{name}_batch") for name in ("enrich", "sink")}
+    app.touchpoint = {  # for ops endpoints, tools and tests
+        "enrich": enrich_stage, "sink": sink_stage, "store": writer, "reader": reader, "batches": batches,
+    }  # fmt: skip
     register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
-    register_api(app, store, settings)  # /api/v1/... metric API on the same web server
+    register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
+    if settings.alert_watch_in_worker:
+        register_alert_timer(app, reader, settings)  # mostly reads; its ledger writes are a few rows
+    retry = {"retry_initial_s": settings.store_retry_initial_s, "retry_max_s": settings.store_retry_max_s}
 
-    async def send_dead(letters: Sequence[dict[str, Any]]) -> None:
-        await deliver(dead, [(letter["key"], encode_dead_letter(letter)) for letter in letters])
-        count_dead_letters(letters)
+    async def send_dead(dead_letters: Sequence[dict[str, Any]]) -> None:
+        await deliver(dead, [(letter["key"], letter_codec.encode(letter)) for letter in dead_letters])
+        count_dead_letters(dead_letters)
 
     @app.agent(raw, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
         await enrich_stage.load()
         async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_window_s):
-            batch = HeldBatch(events)
-            result = await enrich_stage.process(incoming(events))
-            await deliver(enriched, result.outputs)
-            ENRICH_EVENTS_OUT.inc(len(result.outputs))
-            await send_dead(result.dead_letters)
-            await batch.release(stream)
+            done: list[StageResult] = []  # the models run once per batch; a retry only re-sends
+
+            async def work() -> None:
+                if not done:
+                    done.append(await enrich_stage.process(incoming(events)))
+                await deliver(enriched, done[0].outputs)
+                await send_dead(done[0].dead_letters)
+
+            await process_in_place(stream, events, work, batches["enrich"], **retry)
+            ENRICH_EVENTS_OUT.inc(len(done[0].outputs))
 
     @app.agent(enriched, name="sink")
     async def sink(stream: faust.StreamT) -> None:
         await sink_stage.migrate()  # waits out a store that is not reachable yet
         async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_window_s):
-            batch = HeldBatch(events)
-            letters = await sink_stage.process(incoming(events))
-            await send_dead(letters)
-            await batch.release(stream)
+            letters: list[list[dict[str, Any]]] = []  # rows are stored once per batch; a retry only re-sends letters
 
+            async def work() -> None:
+                if not letters:
+                    letters.append(await sink_stage.process(incoming(events)))
+                await send_dead(letters[0])
+
+            await process_in_place(stream, events, work, batches["sink"], **retry)
+
+    register_loop(app, settings, writer, reader, enriched, deliver, send_dead, incoming)  # route + cases, with routing rules
     return app
+
+
+def register_alert_timer(app: faust.App, store: AsyncStore, settings: Settings) -> None:
+    """Alerts every ``alert_interval_s`` on the leader only (one watcher per app), on a store thread;
+    with routing rules (pipeline/loop.py), what opened or resolved goes to cx.actions."""
+    actions = app.topic(settings.topic_actions, key_type=bytes, value_type=bytes)
+
+    @app.timer(settings.alert_interval_s, on_leader=True)
+    async def watch_alerts() -> None:
+        try:
+            cycle = await store.call(watch_once, settings, datetime.now(timezone.utc))
+            for alert in cycle.opened:
+                log.warning("alert opened: %s", alert.summary)
+            source = app.touchpoint.get("rules")  # set by register_loop when routing is on
+            await announce(store, settings, source.current() if source else None, lambda items: deliver(actions, items))
+        except Exception:  # a failed cycle (store or broker down, tables not migrated yet) is retried at the next tick
+            log.exception("alert watch cycle failed; retrying at the next tick")
 
 
 def __getattr__(name: str) -> Any:
@@ -118,7 +163,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         global app
         settings = Settings()
-        set_inference_threads(settings.torch_threads)
+        configure_inference(settings.torch_threads)
         app = create_app(settings)
         return app
     raise AttributeError(name)

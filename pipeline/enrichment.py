@@ -1,8 +1,11 @@
 """The enrich stage: raw Avro bytes in, enriched Avro bytes and dead letters out.
 
-Decoding, validation and enrichment failures become dead letters for the one
-record at fault; the rest of the batch flows. Model inference runs on a
-dedicated thread, never on the event loop.
+Any message can arrive: null or empty, not Avro, another schema's id, valid
+Avro with invalid values. Each becomes a dead letter for the one record at
+fault, with its stage (decode, validate, enrich) and reason; the rest of the
+batch flows. Model inference runs on a dedicated thread, never on the event
+loop. Counters move once per batch, after it is fully processed, so a batch
+retried in place (pipeline/acks.py) counts each message once.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from typing import Any, Callable, Sequence
 
 from touchpoint.core import metrics
 from touchpoint.core.deadletter import dead_letter
+from touchpoint.core.sealing import Sealer, SealError
 from touchpoint.core.settings import Settings
 from touchpoint.models.enricher import Enricher, EnricherConfig
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 from touchpoint.schemas.signal import InvalidSignal, validate_record
 
 log = logging.getLogger(__name__)
-RAW_ONLY_FIELDS = ("text",)
+RAW_ONLY_FIELDS = ("text", "text_sealed")
 
 
 def sentiment_priors_path(settings: Settings) -> Path:
@@ -38,11 +42,15 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         encoder_path=settings.encoder_path,
         sentiment_head_path=settings.sentiment_head_path,
         taxonomy_path=settings.taxonomy_path,
+        taxonomy_packs=dict(settings.taxonomy_packs),
+        emotions_path=settings.emotions_path,
         max_tokens=settings.max_text_tokens,
         encoder_batch_size=settings.encoder_batch_size,
         touchpoint_min_similarity=settings.touchpoint_min_similarity,
         touchpoint_max_tags=settings.touchpoint_max_tags,
         phone_region=settings.phone_region,
+        phone_regions=tuple(settings.phone_regions),
+        phone_regions_by_brand={b: tuple(r) for b, r in settings.phone_regions_by_brand.items()},
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
         sentiment_priors_path=str(sentiment_priors_path(settings)),
@@ -54,16 +62,28 @@ class Incoming:
     """One Kafka message as the stage sees it."""
 
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a Kafka record with a null value (poison: dead-lettered, never dropped)
     topic: str
     partition: int
     offset: int
 
-    def dead(self, stage: str, reason: str, error: BaseException | None = None) -> dict[str, Any]:
+    def dead(
+        self, stage: str, reason: str, error: BaseException | None = None, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A dead letter for this message; ``record`` (when it decoded) names its signal and source."""
         return dead_letter(
-            stage, reason, self.value, error=error, key=self.key,
+            stage, reason, self.value or b"", error=error, key=self.key,
             topic=self.topic, partition=self.partition, offset=self.offset,
+            source=(record or {}).get("source"), signal_id=(record or {}).get("signal_id"),
         )  # fmt: skip
+
+
+class Rejected(Exception):
+    """A message that cannot go on, with the stage that found out, the reason and the record if it decoded."""
+
+    def __init__(self, stage: str, reason: str, record: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.stage, self.reason, self.record = stage, reason, record
 
 
 @dataclass
@@ -103,15 +123,16 @@ def enrich_batch(
 ) -> list[Any]:  # fmt: skip
     """Run the models on one batch (blocking: call from the inference thread) and time it."""
     started = time.perf_counter()
-    enrichments = enricher.enrich(texts, hints, brands)
+    enrichments = enricher.enrich(texts, hints, brands=brands)
     metrics.ENRICH_INFERENCE_SECONDS.observe(time.perf_counter() - started)
     metrics.ENRICH_TEXTS_TRUNCATED.inc(count_truncated(enricher, texts))
     return enrichments
 
 
 class EnrichStage:
-    def __init__(self, enricher_factory: Callable[[], Enricher]) -> None:
+    def __init__(self, enricher_factory: Callable[[], Enricher], sealer: Sealer) -> None:
         self._factory = enricher_factory
+        self.sealer = sealer  # opens the texts connectors sealed (touchpoint.core.sealing)
         self._enricher: Enricher | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
         self.raw_codec = AvroCodec.for_subject("raw_signal")
@@ -133,27 +154,41 @@ class EnrichStage:
         return self._enricher is not None
 
     def decode(self, message: Incoming) -> dict[str, Any]:
-        record = self.raw_codec.decode(message.value)
-        validate_record(record)
+        """The raw record, or raises :class:`Rejected` naming the stage (decode or validate) and why."""
+        if not message.value:
+            raise Rejected("decode", "the message has no value (a null or empty Kafka record); nothing to enrich")
+        try:
+            record = self.raw_codec.decode(message.value)
+        except Exception as exc:  # DecodeError names the problem; anything else is corrupt input too
+            raise Rejected("decode", str(exc) if isinstance(exc, DecodeError) else f"undecodable: {type(exc).__name__}: {exc}") from exc
+        if record.get("text_sealed"):
+            try:
+                record["text"] = self.sealer.open(record["text_sealed"], aad=record["signal_id"].encode()).decode()
+            except (SealError, UnicodeDecodeError) as exc:
+                raise Rejected("decode", f"the sealed text cannot be opened: {exc}", record) from exc
+        try:
+            validate_record(record)
+        except Exception as exc:  # InvalidSignal names the rule; a wrong type in a field breaks one too
+            reason = str(exc) if isinstance(exc, InvalidSignal) else f"{type(exc).__name__}: {exc}"
+            raise Rejected("validate", reason, record) from exc
         return record
 
     async def process(self, messages: Sequence[Incoming]) -> StageResult:
         enricher = await self.load()
-        metrics.ENRICH_EVENTS_IN.inc(len(messages))
-        metrics.ENRICH_BATCH_SIZE.observe(len(messages))
         result = StageResult()
         good: list[tuple[Incoming, dict[str, Any]]] = []
         for message in messages:
             try:
                 good.append((message, self.decode(message)))
-            except DecodeError as exc:
-                metrics.ENRICH_FAILURES.labels("decode").inc()
-                result.dead_letters.append(message.dead("decode", str(exc), exc))
-            except InvalidSignal as exc:
-                metrics.ENRICH_FAILURES.labels("validate").inc()
-                result.dead_letters.append(message.dead("validate", str(exc), exc))
+            except Rejected as rejected:
+                error = rejected.__cause__ or rejected
+                result.dead_letters.append(message.dead(rejected.stage, rejected.reason, error, rejected.record))
         if good:
             await self._enrich_into(enricher, good, result)
+        metrics.ENRICH_EVENTS_IN.inc(len(messages))  # once per batch, when it is done
+        metrics.ENRICH_BATCH_SIZE.observe(len(messages))
+        for letter in result.dead_letters:
+            metrics.ENRICH_FAILURES.labels(letter["stage"]).inc()
         return result
 
     async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
@@ -170,9 +205,11 @@ class EnrichStage:
                 try:
                     await self._enrich_into(enricher, [item], result)
                 except Exception as exc:
-                    metrics.ENRICH_FAILURES.labels("enrich").inc()
-                    result.dead_letters.append(item[0].dead("enrich", f"enrichment failed: {exc}", exc))
+                    result.dead_letters.append(item[0].dead("enrich", f"enrichment failed: {exc}", exc, item[1]))
             return
         for (message, raw), enrichment in zip(good, enrichments):
-            record = enriched_record(raw, enrichment, enricher.version)
-            result.outputs.append((message.key, self.enriched_codec.encode(record)))
+            try:
+                record = enriched_record(raw, enrichment, enricher.version)
+                result.outputs.append((message.key, self.enriched_codec.encode(record)))
+            except Exception as exc:  # a value the enriched schema cannot hold: this record only
+                result.dead_letters.append(message.dead("enrich", f"enriched record does not fit its schema: {exc}", exc, raw))

@@ -5,8 +5,11 @@
   orchestrator restarts the process; nothing else is checked, so a down broker
   or store never causes a restart loop.
 - ``/readyz`` (readiness): 200 only when the broker answers a metadata request,
-  the store answers ``SELECT 1`` and the models are loaded; otherwise 503 with a
-  JSON body naming each failing check, so ``kubectl describe`` says where to look.
+  the store is writable (the sink is not retrying a failed call) and answers
+  ``SELECT 1``, the models are loaded, no agent is retrying a failed batch,
+  and committed offsets are moving whenever there is lag; otherwise 503 with
+  a JSON body naming each failing check and why, so ``kubectl describe`` says
+  where to look.
 """
 
 from __future__ import annotations
@@ -54,10 +57,28 @@ async def broker_check(app: faust.App) -> str:
 
 
 async def store_check(app: faust.App) -> str:
-    rows = await app.touchpoint["store"].query("SELECT 1 AS ok")
+    """The sink's own view first (is it retrying a write?), then a read round trip on the read pool."""
+    status = app.touchpoint["sink"].status
+    if not status.ok:
+        raise RuntimeError(f"sink {status.describe()}")
+    rows = await app.touchpoint["reader"].query("SELECT 1 AS ok")
     if not rows or rows[0].get("ok") != 1:
         raise RuntimeError("SELECT 1 returned no row")
-    return "SELECT 1 ok"
+    return "writable; SELECT 1 ok"
+
+
+async def batches_check(app: faust.App) -> str:
+    failing = [status.describe() for status in app.touchpoint["batches"].values() if not status.ok]
+    if failing:
+        raise RuntimeError("; ".join(f"{s}" for s in failing))
+    return "no batch retrying"
+
+
+async def commits_check(app: faust.App) -> str:
+    stalled = app.touchpoint["commits"].stalled()
+    if stalled:
+        raise RuntimeError(", ".join(f"{tp} no commit for {s:.0f}s with lag" for tp, s in stalled.items()))
+    return "committing"
 
 
 async def model_check(app: faust.App) -> str:
@@ -73,13 +94,15 @@ async def readiness(app: faust.App) -> list[Check]:
             _timed("broker", lambda: broker_check(app)),
             _timed("store", lambda: store_check(app)),
             _timed("model", lambda: model_check(app)),
+            _timed("batches", lambda: batches_check(app)),
+            _timed("commits", lambda: commits_check(app)),
         )
     )
 
 
 def register_ops(app: faust.App, settings: Settings) -> None:
     """Everything ops need from a worker: the consumer-lag timer and the web routes."""
-    register_lag_timer(app)
+    register_lag_timer(app, settings)
     register_ops_routes(app, settings)
 
 

@@ -1,56 +1,113 @@
-"""Consumer lag per topic/partition, published as ``touchpoint_consumer_lag_messages``.
+"""Consumer lag and commit progress per topic/partition, for metrics and readiness.
 
 Lag = the partition's highwater (end offset) minus this group's committed
 offset (the next offset to process). Committed, not fetched: offsets are
 committed only after the rows are safe in ClickHouse, so this lag counts every
 message not yet durably handled. Each worker reports only the partitions it
-owns; ``sum by (topic)`` in PromQL gives the group's lag.
+owns, and only of Touchpoint's own topics (not Faust's internal ones);
+``sum by (topic)`` in PromQL gives the group's lag.
+
+Commit stall: seconds since a partition's committed offset last moved while
+it had lag. A worker that cannot make progress (a store that keeps failing, a
+batch retried in place) shows it here, in ``/readyz`` and in the
+``TouchpointCommitsStalled`` alert, instead of looking healthy.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
 from touchpoint.core import metrics
+from touchpoint.core.settings import Settings
+from touchpoint.pipeline.broker_reset import check_for_reset
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0
 
 
-async def measure_lag(app: faust.App) -> dict[Any, int]:
-    """Lag for every partition assigned to this worker (one ListOffsets round trip)."""
+@dataclass
+class CommitProgress:
+    """When each partition's committed offset last moved (or had no lag), to spot a stall."""
+
+    stall_after_s: float
+    _last: dict[Any, tuple[int | None, float]] = field(default_factory=dict)
+    _stall: dict[Any, float] = field(default_factory=dict)
+
+    def observe(self, tp: Any, committed: int | None, lag: int, now: float | None = None) -> float:
+        """Record one reading; returns the seconds this partition has been stalled (0 when fine)."""
+        now = time.monotonic() if now is None else now
+        previous = self._last.get(tp)
+        if previous is None or previous[0] != committed or lag == 0:
+            self._last[tp] = (committed, now)
+            self._stall[tp] = 0.0
+        else:
+            self._stall[tp] = now - previous[1]
+        return self._stall[tp]
+
+    def forget(self, tp: Any) -> None:
+        self._last.pop(tp, None)
+        self._stall.pop(tp, None)
+
+    def stalled(self) -> dict[str, float]:
+        """Partitions stalled longer than ``stall_after_s``, as 'topic[partition]' -> seconds."""
+        return {f"{tp.topic}[{tp.partition}]": s for tp, s in self._stall.items() if s > self.stall_after_s}
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    highwater: dict[Any, int | None]
+    committed: dict[Any, int | None]
+    lag: dict[Any, int]
+
+
+async def measure(app: faust.App, topics: set[str]) -> PartitionState:
+    """End offset, committed offset and lag of every partition of ``topics`` assigned to this worker."""
     consumer = app.consumer
-    tps = sorted(consumer.assignment())
+    tps = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
     if not tps:
-        return {}
+        return PartitionState({}, {}, {})
     highwater = await consumer.highwaters(*tps)
     committed = {tp: consumer._committed_offset.get(tp) for tp in tps}  # faust keeps no public getter
+    base = dict(committed)
     unknown = [tp for tp, offset in committed.items() if offset is None]
     if unknown:  # nothing committed yet: everything from the log start is still to do
-        committed.update(await consumer.earliest_offsets(*unknown))
-    return metrics.lag_by_partition(highwater, committed)
+        base.update(await consumer.earliest_offsets(*unknown))
+    return PartitionState(dict(highwater), committed, metrics.lag_by_partition(highwater, base))
 
 
-def register_lag_timer(app: faust.App, interval_s: float = LAG_INTERVAL_S) -> None:
-    """Refresh the lag gauge every ``interval_s``; drop partitions this worker no longer owns."""
-    shown: set[tuple[str, str]] = set()
+def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = LAG_INTERVAL_S) -> None:
+    """Refresh the lag and stall gauges every ``interval_s``; drop partitions this worker no longer owns."""
+    topics = {settings.topic_raw, settings.topic_enriched}
+    progress = CommitProgress(settings.commit_stall_s)
+    app.touchpoint["commits"] = progress
+    shown: set[Any] = set()
 
     @app.timer(interval=interval_s, name="touchpoint_consumer_lag")
     async def publish_lag() -> None:
         try:
-            lags = await measure_lag(app)
-        except Exception as exc:  # during a rebalance offsets can be unavailable; try next tick
+            state = await measure(app, topics)
+        except Exception as exc:  # during a rebalance (or with topics gone) offsets can be unavailable
             log.debug("consumer lag not measurable now: %s", exc)
-            return
-        current = set()
-        for tp, lag in lags.items():
+            state = PartitionState({}, {}, {})
+        for tp, lag in state.lag.items():
             labels = (tp.topic, str(tp.partition))
             metrics.CONSUMER_LAG.labels(*labels).set(lag)
-            current.add(labels)
-        for labels in shown - current:
+            metrics.COMMIT_STALL_SECONDS.labels(*labels).set(progress.observe(tp, state.committed.get(tp), lag))
+        for tp in shown - set(state.lag):
+            labels = (tp.topic, str(tp.partition))
             metrics.CONSUMER_LAG.remove(*labels)
+            metrics.COMMIT_STALL_SECONDS.remove(*labels)
+            progress.forget(tp)
         shown.clear()
-        shown.update(current)
+        shown.update(state.lag)
+        try:
+            if await check_for_reset(app, settings, state.highwater, state.committed):
+                for tp in list(shown):  # the old logs' numbers mean nothing now
+                    progress.forget(tp)
+        except Exception as exc:  # the broker may be away right now; the next tick checks again
+            log.debug("broker state not checkable now: %s", exc)

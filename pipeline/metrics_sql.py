@@ -24,6 +24,11 @@ CES = "score_metric = 'ces'"
 # Texts the sentiment model read; 'unknown' (see sentiment_reason) is text it could not read.
 SCORED = "sentiment_label IN ('negative', 'neutral', 'positive')"
 UNSCORED = "sentiment_label = 'unknown'"
+PROMOTER = f"{NPS} AND score_value >= 9"
+DETRACTOR = f"{NPS} AND score_value <= 6"
+CSAT_SATISFIED = f"{CSAT} AND score_value >= 4"
+POSITIVE = "sentiment_label = 'positive'"
+NEGATIVE = "sentiment_label = 'negative'"
 
 
 def pct(numerator: str, denominator: str) -> str:
@@ -50,17 +55,17 @@ METRICS: dict[str, Metric] = {
             "nps",
             f"countIf({NPS})",
             (
-                ("nps", pct(f"countIf({NPS} AND score_value >= 9) - countIf({NPS} AND score_value <= 6)", f"countIf({NPS})")),
-                ("promoters", f"countIf({NPS} AND score_value >= 9)"),
+                ("nps", pct(f"countIf({PROMOTER}) - countIf({DETRACTOR})", f"countIf({NPS})")),
+                ("promoters", f"countIf({PROMOTER})"),
                 ("passives", f"countIf({NPS} AND score_value > 6 AND score_value < 9)"),
-                ("detractors", f"countIf({NPS} AND score_value <= 6)"),
+                ("detractors", f"countIf({DETRACTOR})"),
             ),
             "Net Promoter Score: % promoters (9-10) minus % detractors (0-6), -100..100",
         ),
         Metric(
             "csat",
             f"countIf({CSAT})",
-            (("csat", pct(f"countIf({CSAT} AND score_value >= 4)", f"countIf({CSAT})")),),
+            (("csat", pct(f"countIf({CSAT_SATISFIED})", f"countIf({CSAT})")),),
             "CSAT: % of 1-5 responses scoring 4 or 5",
         ),
         Metric(
@@ -76,10 +81,10 @@ METRICS: dict[str, Metric] = {
             "sentiment",
             f"countIf({SCORED})",
             (
-                ("sentiment", pct("countIf(sentiment_label = 'positive') - countIf(sentiment_label = 'negative')", f"countIf({SCORED})")),
+                ("sentiment", pct(f"countIf({POSITIVE}) - countIf({NEGATIVE})", f"countIf({SCORED})")),
                 ("sentiment_mean", f"round(avgIf(sentiment_score, {SCORED}), 3)"),
-                ("positive", "countIf(sentiment_label = 'positive')"),
-                ("negative", "countIf(sentiment_label = 'negative')"),
+                ("positive", f"countIf({POSITIVE})"),
+                ("negative", f"countIf({NEGATIVE})"),
                 ("unscored", f"countIf({UNSCORED})"),
             ),
             "net sentiment: % positive minus % negative of scored texts; sentiment_mean in [-1, 1]; "

@@ -34,7 +34,7 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
             texts = [obj.get("text") for obj in batch]
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
             brands = [obj.get("brand") for obj in batch]
-            for obj, result in zip(batch, enricher.enrich(texts, hints, brands)):
+            for obj, result in zip(batch, enricher.enrich(texts, hints, brands=brands)):
                 sentiment = {"label": result.sentiment_label, "score": result.sentiment_score}
                 if result.sentiment_reason:
                     sentiment["reason"] = result.sentiment_reason

@@ -19,8 +19,8 @@ from touchpoint.pipeline.store import Store
 
 TIME_DIMS = ("day", "week")
 STAMP = "DateTime64(3, 'UTC')"
-# Exact: the partition key is a function of the sorting key (schemas/clickhouse/002_analytics.sql),
-# so FINAL merges within partitions only and skips partitions already merged.
+# Exact for any partition key that is a function of the sorting key (signal_id: every version of a signal
+# lives in one partition), and lets FINAL skip partitions that are already merged.
 FINAL_SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 UNACTIONABLE = ("other", "untagged")  # no team owns these: never a "top negative touchpoint"
 
@@ -34,13 +34,13 @@ class Filters:
     brand: str | None = None
     channel: str | None = None
 
-    def where(self) -> tuple[str, dict[str, Any]]:
+    def where(self, time_column: str = "occurred_at") -> tuple[str, dict[str, Any]]:
         clauses, params = ["1"], {}
         if self.since:
-            clauses.append(f"occurred_at >= {{since:{STAMP}}}")
+            clauses.append(f"{time_column} >= {{since:{STAMP}}}")
             params["since"] = self.since
         if self.until:
-            clauses.append(f"occurred_at < {{until:{STAMP}}}")
+            clauses.append(f"{time_column} < {{until:{STAMP}}}")
             params["until"] = self.until
         if self.brand:
             clauses.append("brand = {brand:String}")
@@ -157,18 +157,18 @@ def top_negative(
     if not rows or verbatims <= 0:
         return rows
     quotes_sql = f"""
-        WITH neg AS (
-            SELECT touchpoint, text_redacted AS text, min(sentiment_score) AS score,
-                   max(occurred_at) AS at, any(channel) AS channel
-            FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint
-            WHERE {where} AND touchpoint IN {{touchpoints:Array(String)}} AND sentiment_label = 'negative'
-              AND text_redacted IS NOT NULL AND length(text_redacted) BETWEEN 15 AND 400
-            GROUP BY touchpoint, text
+        SELECT touchpoint, text, score, channel, at FROM (
+            SELECT touchpoint, text, score, channel, at, median(score) OVER (PARTITION BY touchpoint) AS mid FROM (
+                SELECT touchpoint, text_redacted AS text, min(sentiment_score) AS score,
+                       max(occurred_at) AS at, any(channel) AS channel
+                FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint
+                WHERE {where} AND touchpoint IN {{touchpoints:Array(String)}} AND sentiment_label = 'negative'
+                  AND text_redacted IS NOT NULL AND length(text_redacted) BETWEEN 15 AND 400
+                GROUP BY touchpoint, text
+            )
         )
-        SELECT touchpoint, text, score, channel, at FROM neg
-        JOIN (SELECT touchpoint, median(score) AS mid FROM neg GROUP BY touchpoint) AS m USING touchpoint
         ORDER BY touchpoint, abs(score - mid), at DESC, text LIMIT {{k:UInt32}} BY touchpoint
-    """
+    """  # one scan: the median comes from a window over the grouped negatives
     quotes = _query(store, quotes_sql, {**params, "touchpoints": [r["touchpoint"] for r in rows], "k": verbatims})
     for row in rows:
         row["verbatims"] = [

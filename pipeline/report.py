@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from touchpoint.core.settings import Settings
+from touchpoint.pipeline.alerts.ledger import recent_alerts
 from touchpoint.pipeline.jsonable import to_json
+from touchpoint.pipeline.loop_metrics import loop_summary
 from touchpoint.pipeline.metrics_sql import METRICS
 from touchpoint.pipeline.queries import Filters, data_range, metric_by, metric_rows, top_negative
 from touchpoint.pipeline.store import Store
 
 HEADLINE = ("nps", "csat", "ces", "sentiment", "volume")
 HEATMAP_TOUCHPOINTS = 12
+RECENT_ALERTS = timedelta(days=14)  # besides open ones, alerts updated this long before the data's end
 PLACEHOLDER = "/*__REPORT_DATA__*/null"
 
 
@@ -45,6 +48,7 @@ def report_data(store: Store, settings: Settings, filters: Filters = Filters()) 
         "min_responses": settings.min_responses,
         "signals": span["n"],
         "definitions": {name: m.description for name, m in METRICS.items()},
+        "loop": loop_summary(store, filters, settings.min_responses),  # "Closing the loop": cases, not signals
     }
     if not span["n"]:
         return data
@@ -70,6 +74,7 @@ def report_data(store: Store, settings: Settings, filters: Filters = Filters()) 
         kinds=metric_by(store, "volume", "kind", filters, min_n),
         emotions=metric_by(store, "emotions", "total", filters, min_n),
         top_negative=top_negative(store, filters, min_n, limit=6, verbatims=3),
+        alerts=[a.as_json() for a in recent_alerts(store, end - RECENT_ALERTS, filters.brand, limit=20)],
     )  # fmt: skip
     return data
 

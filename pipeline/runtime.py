@@ -7,6 +7,7 @@ the same process as whatever reads the store afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -15,6 +16,8 @@ import faust
 from touchpoint.core.settings import Settings
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.app import create_app
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -30,9 +33,28 @@ async def running_worker(settings: Settings, enricher: Enricher | None = None) -
         override_logging=False,
         redirect_stdouts=False,
     )
-    await worker.start()
     try:
+        await worker.start()  # inside the try: a start cancelled halfway (the broker died) still stops
         yield app
     finally:
-        await worker.stop()
+        await stop_within(worker, app, settings.shutdown_timeout_s)
         await app.touchpoint["store"].close()
+        await app.touchpoint["reader"].close()
+
+
+async def stop_within(worker: faust.Worker, app: faust.App, timeout_s: float) -> None:
+    """Stop the worker, committing what it can; never wait longer than ``timeout_s``.
+
+    With the broker gone, Kafka clients retry their goodbyes (commit, leave
+    group) for a minute or more. Past the deadline the consumer's thread is
+    halted instead: whatever was not committed is redelivered to the next
+    worker, which is the normal at-least-once path, not a loss.
+    """
+    try:
+        await asyncio.wait_for(worker.stop(), timeout_s)
+    except asyncio.TimeoutError:
+        log.error("the worker did not stop within %.0fs (is the broker unreachable?); halting its Kafka threads, "
+                  "uncommitted offsets will be redelivered", timeout_s)  # fmt: skip
+        thread = getattr(app.consumer, "_thread", None)  # Faust runs the consumer on a ServiceThread
+        if thread is not None:
+            thread.thread_loop.call_soon_threadsafe(thread.thread_loop.stop)

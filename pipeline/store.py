@@ -4,14 +4,22 @@
 per process; data on disk at PATH). ``http(s)://user:pass@host:port/db`` talks
 to a server or cluster. The SQL is the same for both.
 
-chdb is not thread-safe for concurrent use, and async code must not block, so
-every call goes through one dedicated thread (:class:`AsyncStore`).
+Async code must not block, so calls run on threads (:class:`AsyncStore`),
+each with its own client (a client is not thread-safe; chdb lets several
+clients share one engine). The worker keeps writes and reads apart: the sink
+has its own thread, and the API's queries run on a separate pool, so a slow
+query never delays an insert (nor an insert a query).
+
+Every failure is raised as a classified
+:class:`~touchpoint.pipeline.store_errors.StoreError` (retry, bad rows or
+configuration, by ClickHouse error code), for chdb and HTTP alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -21,9 +29,9 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from touchpoint.core.settings import Settings, mask_url
+from touchpoint.pipeline.store_errors import StoreError, store_error
 
 T = TypeVar("T")
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -38,21 +46,6 @@ SIGNAL_COLUMNS = (
 )  # fmt: skip
 
 
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached now; retry later (data is not at fault)."""
-
-
-class RowsRejected(ValueError):
-    """The store refused these rows as bad data; retrying will not help."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """DB-API classification: OperationalError means retry, DataError means bad rows."""
-    if isinstance(exc, DataError):
-        return False
-    return isinstance(exc, (OperationalError, ConnectionError, TimeoutError, StoreUnavailable))
-
-
 def connect(url: str, database: str | None = None) -> Client:
     """A clickhouse-connect client for a ``chdb://`` or ``http(s)://`` URL."""
     if url.startswith("chdb://"):
@@ -62,19 +55,36 @@ def connect(url: str, database: str | None = None) -> Client:
     parts = urlsplit(url)
     try:
         return clickhouse_connect.get_client(dsn=url, database=database or parts.path.strip("/") or None)
-    except OperationalError as exc:
-        raise StoreUnavailable(f"cannot reach ClickHouse at {mask_url(url)}: {exc}") from exc
+    except Exception as exc:
+        error = store_error(exc)
+        raise StoreError(error.action, error.code, f"cannot use ClickHouse at {mask_url(url)}: {error.message}") from exc
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    when: str | None = None  # a query answering 1 when the statement must run (a step of a resumable change)
 
 
 @dataclass(frozen=True)
 class Migration:
+    """One versioned DDL file. A statement preceded by ``-- when: QUERY`` runs only while QUERY
+    answers 1, so a file that moves data (003) is safe to run again after a crash halfway."""
+
     version: int
     name: str
     sql: str
 
-    def statements(self, database: str) -> list[str]:
-        text = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
-        return [s.strip().replace("{db}", database) for s in text.split(";") if s.strip()]
+    def statements(self, database: str) -> list[Statement]:
+        kept = [line for line in self.sql.splitlines() if not line.strip().startswith("--") or line.strip().startswith("-- when:")]
+        found = []
+        for chunk in "\n".join(kept).split(";"):
+            lines = [line.strip() for line in chunk.splitlines() if line.strip()]
+            when = next((line.removeprefix("-- when:").strip() for line in lines if line.startswith("-- when:")), None)
+            body = "\n".join(line for line in lines if not line.startswith("-- when:"))
+            if body:
+                found.append(Statement(body.replace("{db}", database), when.replace("{db}", database) if when else None))
+        return found
 
 
 def migrations() -> list[Migration]:
@@ -107,13 +117,26 @@ class Store:
             self._client = connect(self.url, self.database)
         return self._client
 
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one client call; failures come out classified, and a broken connection is dropped."""
+        try:
+            return fn()
+        except StoreError:
+            raise
+        except Exception as exc:
+            self.close()  # reconnect on the next call
+            raise store_error(exc) from exc
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
     def migrate(self) -> list[str]:
-        """Apply DDL not applied yet; returns the names applied now (idempotent)."""
+        """Apply DDL not applied yet; returns the names applied now (idempotent). Raises StoreError."""
+        return self._call(self._migrate)
+
+    def _migrate(self) -> list[str]:
         db = self.database
         self.client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
         self.client.command(
@@ -127,28 +150,25 @@ class Store:
             if migration.version in done:
                 continue
             for statement in migration.statements(db):
-                self.client.command(statement)
+                if statement.when is None or self.client.command(statement.when) in (1, "1"):
+                    self.client.command(statement.sql)
             self.client.insert(f"{db}.schema_migrations", [[migration.version, migration.name]], ["version", "name"])
             applied.append(migration.name)
         return applied
 
     def insert_signals(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert rows in SIGNAL_COLUMNS order. Raises StoreUnavailable or RowsRejected."""
-        if not rows:
-            return
-        try:
-            self.client.insert(f"{self.database}.signals", list(rows), column_names=list(SIGNAL_COLUMNS))
-        except Exception as exc:
-            if is_transient(exc):
-                self.close()  # reconnect on the next attempt
-                raise StoreUnavailable(str(exc)) from exc
-            if isinstance(exc, (DataError, DatabaseError, TypeError, ValueError)):
-                raise RowsRejected(f"{type(exc).__name__}: {exc}") from exc
-            raise
+        """Insert rows in SIGNAL_COLUMNS order. Raises a classified StoreError."""
+        if rows:
+            self._call(lambda: self.client.insert(f"{self.database}.signals", list(rows), column_names=list(SIGNAL_COLUMNS)))
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        """Insert rows (in ``columns`` order) into another table of this database. Raises a classified StoreError."""
+        if rows:
+            self._call(lambda: self.client.insert(f"{self.database}.{table}", list(rows), column_names=list(columns)))
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts; use ``{name:Type}`` placeholders and ``parameters``, never string pasting."""
-        result = self.client.query(sql.replace("{db}", self.database), parameters=dict(parameters or {}))
+        result = self._call(lambda: self.client.query(sql.replace("{db}", self.database), parameters=dict(parameters or {})))
         return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
     def count_stored(self, signal_ids: Sequence[str]) -> int:
@@ -160,24 +180,52 @@ class Store:
 
 
 class AsyncStore:
-    """Runs a :class:`Store` on one dedicated thread so the event loop never blocks."""
+    """Store calls on ``threads`` dedicated threads, each with its own client, so the event loop never blocks.
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    ``run(fn, *args)`` calls ``fn`` on a thread; a function that takes the
+    thread's :class:`Store` uses :meth:`call` (``await s.call(Store.count_stored, ids)``).
+    """
+
+    def __init__(self, url: str, database: str, threads: int = 1, name: str = "clickhouse") -> None:
+        self.url, self.database = url, database
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, threads: int = 1, name: str = "clickhouse") -> "AsyncStore":
+        return cls(settings.clickhouse_url, settings.clickhouse_database, threads, name)
+
+    def _thread_store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.url, self.database)
+            with self._lock:
+                self._stores.append(store)
+        return store
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def call(self, method: Callable[..., T], *args: Any) -> T:
+        """``method(store, *args)`` with this thread's Store (e.g. ``Store.count_stored``)."""
+        return await self.run(lambda: method(self._thread_store(), *args))
+
     async def migrate(self) -> list[str]:
-        return await self.run(self.store.migrate)
+        return await self.call(Store.migrate)
 
     async def insert_signals(self, rows: Sequence[Sequence[Any]]) -> None:
-        await self.run(self.store.insert_signals, rows)
+        await self.call(Store.insert_signals, rows)
 
     async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return await self.run(self.store.query, sql, parameters)
+        return await self.call(Store.query, sql, parameters)
 
     async def close(self) -> None:
-        await self.run(self.store.close)
-        self._executor.shutdown(wait=True)
+        def close_all() -> None:
+            with self._lock:
+                for store in self._stores:
+                    store.close()
+
+        self._executor.shutdown(wait=True)  # calls in flight finish first
+        close_all()

@@ -29,7 +29,7 @@ from fastavro.validation import ValidationError, validate
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
-SUBJECT_CODES = {"raw_signal": 1, "enriched_signal": 2, "dead_letter": 3}
+SUBJECT_CODES = {"raw_signal": 1, "enriched_signal": 2, "dead_letter": 3, "action": 4}
 _FILE_NAME = re.compile(r"^(?P<subject>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
 
 

@@ -82,6 +82,7 @@ class RawSignal:
         record = asdict(self)
         record["kind"] = self.kind or kind_of(self.channel)
         record["signal_id"] = self.signal_id
+        record["text_sealed"] = None  # the producer seals the text for the wire (touchpoint.core.sealing)
         validate_record(record)
         return record
 

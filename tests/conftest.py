@@ -30,12 +30,14 @@ def settings(chdb_url: str, tmp_path: Path) -> Settings:
         topic_raw=f"{run}.signals.raw",
         topic_enriched=f"{run}.signals.enriched",
         topic_dead_letter=f"{run}.signals.dead-letter",
+        topic_dead_letter_replays=f"{run}.signals.dead-letter.replays",
         topic_partitions=2,
         kafka_rebalance_timeout_s=3.0,
         kafka_session_timeout_s=10.0,
         enrich_batch_window_s=0.2,
         sink_batch_window_s=0.2,
         min_responses=3,
+        customer_id_secret="test-secret-of-this-test-session",
     )
 
 
@@ -49,6 +51,8 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture(scope="session")
 def enricher():
+    from touchpoint.models.encoder import configure_inference
     from touchpoint.models.enricher import Enricher
 
+    configure_inference(0)  # the test process is the entry point here
     return Enricher()

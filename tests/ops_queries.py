@@ -61,3 +61,9 @@ def sql(text: str, database: str) -> str:
 
 def dashboard_sql(database: str, name: str = "touchpoint-cx") -> list[str]:
     return [sql(t["rawSql"], database) for p in panels(dashboard(name)) for t in p.get("targets", []) if "rawSql" in t]
+
+
+def dashboard_annotation_sql(database: str, name: str = "touchpoint-cx") -> list[str]:
+    """The SQL of a dashboard's annotation queries (Grafana draws their rows as markers on every panel)."""
+    board = dashboard(name)
+    return [sql(a["target"]["rawSql"], database) for a in board["annotations"]["list"] if "rawSql" in a.get("target", {})]

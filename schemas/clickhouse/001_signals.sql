@@ -1,5 +1,5 @@
--- Enriched signals, one row per signal_id. Redelivery inserts the same row
--- again; ReplacingMergeTree keeps the newest (by enriched_at) and every metric
+-- Enriched signals, one row per signal_id (003 re-keys this table by
+-- signal_id alone). Redelivery inserts the same row again; ReplacingMergeTree keeps the newest (by enriched_at) and every metric
 -- query reads with FINAL, so a signal stored twice never counts twice.
 CREATE TABLE IF NOT EXISTS {db}.signals
 (

@@ -4,9 +4,8 @@
 -- pre-aggregated table: an aggregate fed by a materialized view would see each
 -- re-delivered row again and need exact-distinct states as big as the data.
 -- Queries add SETTINGS do_not_merge_across_partitions_select_final = 1, which is
--- exact here: the partition key toYYYYMM(occurred_at) is a function of the
--- sorting key's toDate(occurred_at), so two rows of one signal_id always share
--- a partition.
+-- exact whenever every version of a signal shares a partition (003 keys the
+-- table by signal_id alone).
 
 -- A customer's journey looks up one customer_id among all rows.
 ALTER TABLE {db}.signals ADD INDEX IF NOT EXISTS customer_idx customer_id TYPE bloom_filter(0.01) GRANULARITY 1;

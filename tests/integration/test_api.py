@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.alert_rows import SPIKE, signals
 from tests.cx_rows import T0, signal, store_signals
+from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import build_web_app
 from touchpoint.pipeline.app import create_app
 from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
@@ -49,6 +51,7 @@ async def api(store: Store, settings) -> AsyncIterator[str]:
     finally:
         await app.web.stop()
         await app.touchpoint["store"].close()
+        await app.touchpoint["reader"].close()
 
 
 async def get(url: str) -> tuple[int, Any]:
@@ -102,6 +105,9 @@ async def test_change_versus_previous_period(api: str) -> None:
         ("top-negative?limit=ten", "limit"),
         ("top-negative?verbatims=99", "verbatims"),
         ("journey/c-42?limit=-1", "limit"),
+        ("alerts?state=closed", "state"),
+        ("alerts?limit=0", "limit"),
+        ("alerts?since=soonish", "since"),
     ],
 )  # fmt: skip
 async def test_bad_parameters_get_a_clear_400(api: str, query: str, parameter: str) -> None:
@@ -131,22 +137,39 @@ async def test_journey_and_top_negative(api: str) -> None:
     assert all("[PHONE]" in q["text"] for r in body["rows"] for q in r["verbatims"])
 
 
+async def test_alerts_come_with_their_numbers_and_why(api: str, store: Store, settings) -> None:
+    store_signals(store, signals(SPIKE[1], changes=True))  # a volume spike in product_quality (tests/alert_rows.py)
+    opened = watch_once(store, settings, SPIKE[0] + timedelta(hours=3, minutes=10)).opened
+    assert opened
+    status, body = await get(f"{api}/alerts?state=open")
+    assert status == 200 and {a["alert_id"] for a in body["alerts"]} == {a.alert_id for a in opened}
+    spike = next(a for a in body["alerts"] if a["metric"] == "volume_spike" and a["value"] == "product_quality")
+    assert spike["state"] == "open" and spike["n"] >= 30 and spike["current_low"] > spike["expected"]
+    assert {"terms", "verbatims", "contributions", "window"} <= set(spike["explanation"])
+    assert spike["window_end"].endswith("Z") and "n=" in spike["summary"]
+    status, body = await get(f"{api}/alerts?brand=globex")
+    assert (status, body["alerts"]) == (200, [])
+
+
 async def test_openapi_describes_every_route_and_choice(api: str) -> None:
     status, doc = await get(f"{api}/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     paths = doc["paths"]
-    assert set(paths) == {f"/api/v1/{p}" for p in ("metrics/{metric}", "top-negative", "journey/{customer_id}", "openapi.json")}
+    assert set(paths) == {f"/api/v1/{p}" for p in ("metrics/{metric}", "top-negative", "journey/{customer_id}", "alerts", "openapi.json",
+                                                  "cases", "cases/{case_id}", "cases/{case_id}/acknowledge",
+                                                  "cases/{case_id}/close", "cases/{case_id}/reopen", "loop")}  # fmt: skip
     params = {p["name"]: p for p in paths["/api/v1/metrics/{metric}"]["get"]["parameters"]}
     assert params["metric"]["schema"]["enum"] == list(METRICS)
     assert params["by"]["schema"]["enum"] == list(DIMENSIONS)
     for path, item in paths.items():
-        declared = {p["name"] for p in item["get"].get("parameters", []) if p["in"] == "path"}
-        assert declared == {part.strip("{}") for part in path.split("/") if part.startswith("{")}, path
+        for operation in item.values():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == {part.strip("{}") for part in path.split("/") if part.startswith("{")}, path
 
 
 async def test_a_standalone_aiohttp_app_serves_the_same_handlers(store: Store, settings) -> None:
     seed(store)
-    async_store = AsyncStore(Store.from_settings(settings))
+    async_store = AsyncStore.from_settings(settings)
     runner = web.AppRunner(build_web_app(async_store, settings))
     await runner.setup()
     port = free_port()

@@ -1,10 +1,11 @@
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-from touchpoint.core.broker import EmbeddedBroker, kafka_ready
+from touchpoint.core.broker import EmbeddedBroker, free_port, kafka_ready
 
 
 async def test_broker_answers_metadata_and_stops_cleanly() -> None:
@@ -45,3 +46,23 @@ def test_no_orphan_broker_when_the_parent_is_killed(tmp_path) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"broker {child_pid} outlived its parent")
+
+
+def test_touchpoint_broker_exits_loudly_when_its_tansu_dies(tmp_path) -> None:
+    """`touchpoint broker` must not keep running (and look healthy) after the broker process is gone."""
+    port = free_port()
+    env = {**os.environ, "TOUCHPOINT_DATA_DIR": str(tmp_path)}
+    command = subprocess.Popen([sys.executable, "-m", "touchpoint", "broker", "--port", str(port)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert "ready on" in command.stdout.readline()
+        children = subprocess.run(["pgrep", "-P", str(command.pid)], capture_output=True, text=True).stdout.split()
+        [tansu] = [int(pid) for pid in children]
+        os.kill(tansu, signal.SIGKILL)  # the broker dies under the command
+        out, _ = command.communicate(timeout=30)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 3, out
+    assert "exited with code" in out and "gone" in out and "Traceback" not in out
+    assert (tmp_path / "broker.log").is_file()

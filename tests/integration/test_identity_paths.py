@@ -2,15 +2,15 @@
 
 The same email and the same phone number, spelled differently per path, go
 through every way in: the three survey webhooks (on a real HTTP server),
-CSV and JSONL imports, a Zendesk conversation export, and the helper every
-polling connector maps with. The real broker carries them, the real worker
+CSV and JSONL imports, a Zendesk conversation export, and a real polling
+connector (Delighted, against a local server). The real broker carries them, the real worker
 stores them in chdb, then every topic (keys and values) and every stored
 column is searched for the clear-text identifiers.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import csv
 import json
 import time
@@ -24,7 +24,7 @@ from touchpoint.connectors.config import ConnectorConfig, build_connector
 from touchpoint.connectors.files import import_file
 from touchpoint.connectors.producer import SignalProducer
 from touchpoint.connectors.surveys import sign_generic, sign_standard, sign_typeform
-from touchpoint.connectors.testing import read_topic
+from touchpoint.connectors.testing import LocalSource, query_key, read_topic, run_pass
 from touchpoint.connectors.webhooks import create_webhook_app
 from touchpoint.core.identity import Identity
 from touchpoint.core.kafka import read_topic_records
@@ -106,8 +106,28 @@ def write_files(folder: Path) -> list[tuple[Path, str]]:
     return [(csv_path, "csv"), (jsonl_path, "jsonl"), (zendesk_path, "zendesk")]
 
 
+def delighted_response(response_id: str, person: dict, created: int) -> dict:
+    # A listed Delighted survey response with the person expanded (app.delighted.com/docs/api/listing-survey-responses)
+    return {"id": response_id, "person": {"id": f"p{response_id}", "name": "Dana Whitfield", "created_at": created, **person},
+            "survey_type": "nps", "score": 4, "comment": "Late again.", "permalink": None, "created_at": created,
+            "updated_at": created, "person_properties": None, "notes": [], "tags": [], "additional_answers": []}  # fmt: skip
+
+
+async def poll_delighted(settings: Settings, monkeypatch) -> None:
+    pages = {"1": [delighted_response("7001", {"email": EMAIL_SPELLINGS[2]}, 1793000100),
+                   delighted_response("7002", {"email": None, "phone_number": PHONE_SPELLINGS[2]}, 1793000000)],
+             "2": []}  # fmt: skip
+    monkeypatch.setenv("TOUCHPOINT_TEST_DELIGHTED_KEY", "dl-key")
+    basic = {"Authorization": "Basic " + base64.b64encode(b"dl-key:").decode()}  # Delighted: the API key as user name
+    async with LocalSource(pages, query_key("page"), require_headers=basic) as server:
+        config = ConnectorConfig(name="delighted-acme", type="delighted_survey_responses", base_url=server.base_url,
+                                 token_env="TOUCHPOINT_TEST_DELIGHTED_KEY", brand="acme")  # fmt: skip
+        stats = await run_pass(build_connector(config, settings), settings)
+    assert (stats.produced, stats.dead_lettered) == (2, 0), stats
+
+
 async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
-    live_settings: Settings, enricher, tmp_path: Path
+    live_settings: Settings, enricher, tmp_path: Path, monkeypatch
 ) -> None:
     settings = live_settings.with_overrides(**SECRETS, webhook_brand="acme", phone_region="US")
     await post_webhooks(settings)
@@ -116,26 +136,23 @@ async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
             channel = "chat" if fmt == "zendesk" else "survey"
             summary = await import_file(producer, path, channel=channel, source=fmt, brand="acme", fmt=fmt)
             assert (summary.produced, summary.dead_lettered) == (2, 0), (fmt, summary)
-    polling = build_connector(ConnectorConfig(name="x-acme", type="x_recent_search", params={"query": "acme"}), settings)
+    await poll_delighted(settings, monkeypatch)
     expected = Identity.from_settings(settings)
-    # what every polling connector maps identifiers with (Connector.customer)
-    assert {polling.customer("email", e) for e in EMAIL_SPELLINGS} == {expected.of("email", EMAIL)}
-    assert {polling.customer("phone", p) for p in PHONE_SPELLINGS} == {expected.of("phone", PHONE_E164)}
 
     raw = await read_topic(settings, settings.topic_raw, "raw_signal")
     by_source_id = {record["source_id"]: (key, record) for key, record in raw}
-    email_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "email" in s or s == "901"}
-    phone_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "phone" in s or s == "902"}
-    assert len(raw) == 12
+    email_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "email" in s or s in ("901", "7001")}
+    phone_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "phone" in s or s in ("902", "7002")}
+    assert len(raw) == 14
     assert email_ids == {expected.of("email", EMAIL)}, "one email, one customer_id on every path"
     assert phone_ids == {expected.of("phone", PHONE_E164)}, "one phone, one customer_id on every path"
     assert all(key == record["customer_id"].encode() for key, record in raw)  # keyed by customer
 
     async with running_worker(settings, enricher) as app:
-        store = app.touchpoint["store"]
+        store = app.touchpoint["reader"]
         sql = "SELECT count() AS n FROM {db}.signals FINAL WHERE customer_id IN {ids:Array(String)}"
         ids = sorted(email_ids | phone_ids)
-        await wait_for(lambda: _stored(store, sql, ids, 12), timeout_s=120)
+        await wait_for(lambda: _stored(store, sql, ids, 14), timeout_s=120)
         rows = await store.query("SELECT * FROM {db}.signals FINAL")
     stored_text = json.dumps(rows, default=str).lower()
     topics = [settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter]

@@ -132,7 +132,7 @@ async def test_readiness_turns_ready_once_models_and_store_answer(live_settings:
 
         body = await wait_for(ready, timeout_s=30)
         assert body["status"] == "ready"
-        assert {name for name, check in body["checks"].items() if check["ok"]} == {"broker", "store", "model"}
+        assert {name for name, check in body["checks"].items() if check["ok"]} == {"broker", "store", "model", "batches", "commits"}
 
 
 async def test_readiness_is_503_with_the_reason_when_the_store_is_unreachable(live_settings: Settings, enricher) -> None:

@@ -9,6 +9,7 @@ shadow theirs, nor theirs ours.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,15 +25,20 @@ def run(*command: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
 
 
 def test_wheel_installs_one_import_root_that_works_beside_a_users_own_packages(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: building in place would leave build/ in the working tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".touchpoint", "build", "*.egg-info", "__pycache__"))
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT), cwd=tmp_path)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source), cwd=tmp_path)
     [wheel] = list(wheels.glob("touchpoint-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
         assert top_level == {"touchpoint"}, top_level
         for data in ("touchpoint/schemas/avro/raw_signal.v1.avsc", "touchpoint/models/taxonomy.yaml",
-                     "touchpoint/samples/demo_signals.jsonl", "touchpoint/pipeline/templates/report.html"):  # fmt: skip
+                     "touchpoint/models/taxonomies/airline.yaml", "touchpoint/models/taxonomies/_off_topic.yaml",
+                     "touchpoint/models/emotions.yaml", "touchpoint/models/labels/packs/airline.jsonl",
+                     "touchpoint/samples/demo_signals.jsonl", "touchpoint/pipeline/templates/report.html",
+                     "touchpoint/samples/routing_rules.yaml", "touchpoint/schemas/avro/action.v1.avsc"):  # fmt: skip
             assert data in names, f"{data} missing from the wheel"
         [top_level_txt] = [n for n in names if n.endswith(".dist-info/top_level.txt")] or [None]
         if top_level_txt:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from tests.polling import wait_for
 from touchpoint.connectors.producer import SignalProducer
+from touchpoint.connectors.testing import read_topic
 from touchpoint.core.kafka import client_options
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.queries import metric_by
@@ -32,23 +34,18 @@ async def produce(settings: Settings, *signals: RawSignal) -> None:
 
 
 async def stored_rows(app, sql: str, params: dict | None = None) -> list[dict]:
-    store = app.touchpoint["store"]
+    store = app.touchpoint["reader"]
     return await store.query(sql, params)
 
 
 async def dead_letters(settings: Settings, expected: int) -> list[dict]:
-    codec = AvroCodec.for_subject("dead_letter")
-    consumer = AIOKafkaConsumer(settings.topic_dead_letter, **client_options(settings), auto_offset_reset="earliest")
-    await consumer.start()
-    letters: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while len(letters) < expected and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            letters += [codec.decode(m.value) for msgs in batch.values() for m in msgs]
-    finally:
-        await consumer.stop()
-    return letters
+    """The dead letters (original bytes opened), once at least ``expected`` are there."""
+
+    async def enough() -> list[dict] | None:
+        letters = [letter for _, letter in await read_topic(settings, settings.topic_dead_letter, "dead_letter")]
+        return letters if len(letters) >= expected else None
+
+    return await wait_for(enough)
 
 
 async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settings: Settings, enricher) -> None:
@@ -67,7 +64,7 @@ async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settin
         await produce(live_settings, survey("resp-2", "Quick delivery, thanks!", 10))
         await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals WHERE source_id = 'resp-2'"))
         await wait_for(lambda: stored_rows(app, "SELECT 1 FROM {db}.signals HAVING count() >= 3"))
-        nps = await app.touchpoint["store"].run(metric_by, app.touchpoint["store"].store, "nps", "brand")
+        nps = await app.touchpoint["reader"].call(metric_by, "nps", "brand")
         assert nps[0]["n"] == 2  # stored three times, counted twice: once per signal
         assert nps[0]["nps"] == 0.0  # one promoter, one detractor
 
@@ -127,3 +124,40 @@ async def test_offsets_commit_only_after_the_store_took_the_rows(live_settings: 
     async with running_worker(live_settings, enricher) as app:
         sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id = {id:String}"
         assert await wait_for(lambda: stored_rows(app, sql, {"id": signal.signal_id}), timeout_s=30)
+
+
+async def test_a_failing_batch_is_retried_in_place_not_stepped_over(live_settings: Settings, enricher) -> None:
+    """A batch whose body raises is tried again until it succeeds; commits never skip it, no restart needed."""
+    settings = live_settings.with_overrides(store_retry_initial_s=0.2, store_retry_max_s=0.5)
+    before = REGISTRY.get_sample_value("touchpoint_batch_retries_total", {"agent": "enrich_batch"}) or 0.0
+    first, second = survey("resp-r1", "The app crashed at checkout", 1), survey("resp-r2", "Lovely staff", 10)
+    async with running_worker(settings, enricher) as app:
+        stage = app.touchpoint["enrich"]
+        real_process, calls = stage.process, []
+
+        async def fails_twice(messages):  # an unexpected bug in the stage, twice, then fixed
+            calls.append(len(messages))
+            if len(calls) <= 2:
+                raise RuntimeError("unexpected failure inside the enrich stage (test)")
+            return await real_process(messages)
+
+        stage.process = fails_twice
+        await produce(settings, first)
+        status = app.touchpoint["batches"]["enrich"]
+        await wait_for(lambda: _async(not status.ok or len(calls) > 2))
+        sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id IN {ids:Array(String)}"
+        await produce(settings, second)  # the partition goes on after the retried batch
+        rows = await wait_for(lambda: _stored_both(app, sql, [first.signal_id, second.signal_id]))
+        assert {r["signal_id"] for r in rows} == {first.signal_id, second.signal_id}
+        assert status.ok and status.failures == 2
+    after = REGISTRY.get_sample_value("touchpoint_batch_retries_total", {"agent": "enrich_batch"})
+    assert after - before == 2
+
+
+async def _async(value):
+    return value
+
+
+async def _stored_both(app, sql: str, ids: list[str]) -> list[dict] | None:
+    rows = await stored_rows(app, sql, {"ids": ids})
+    return rows if len(rows) == len(ids) else None

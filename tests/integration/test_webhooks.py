@@ -143,7 +143,7 @@ async def test_bad_payloads_are_dead_lettered_with_their_reason(client: Client, 
     letters = {r["stage"]: r for _, r in await read_topic(live_settings, live_settings.topic_dead_letter, "dead_letter")}
     assert letters["connector.parse"]["payload"] == malformed and "not JSON" in letters["connector.parse"]["reason"]
     assert letters["connector.validate"]["payload"] == invalid
-    assert letters["connector.validate"]["context"] == {"tool": "generic"}
+    assert letters["connector.validate"]["origin"] == "tool:generic"
 
 
 async def test_broker_down_answers_503_and_the_retry_lands(settings: Settings, tmp_path: Path) -> None:

@@ -1,14 +1,15 @@
-import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from touchpoint.schemas.codec import SUBJECT_CODES, AvroCodec, DecodeError, EncodeError, load_schema_files
 from touchpoint.schemas.signal import RawSignal, Score
 
-V2 = json.loads((Path(__file__).parents[1] / "fixtures" / "raw_signal.v2.avsc").read_text())
-V1 = load_schema_files("raw_signal")[1]
+SHIPPED = load_schema_files("raw_signal")
+CURRENT = max(SHIPPED)  # the newest version this release writes
+V1 = SHIPPED[CURRENT]
+# What a future release would add: the newest schema plus one appended optional field.
+V2 = {**V1, "fields": [*V1["fields"], {"name": "source_language", "type": ["null", "string"], "default": None}]}
 
 
 def signal_record() -> dict:
@@ -33,15 +34,15 @@ def test_round_trip_keeps_every_field() -> None:
 
 
 def test_message_carries_writer_version() -> None:
-    new_writer = AvroCodec("raw_signal", {1: V1, 2: V2})
+    new_writer = AvroCodec("raw_signal", {CURRENT: V1, CURRENT + 1: V2})
     data = new_writer.encode({**signal_record(), "source_language": "en"})
-    assert new_writer.writer_version(data) == 2
-    assert data[0] == 0 and int.from_bytes(data[1:5], "big") == 1002
+    assert new_writer.writer_version(data) == CURRENT + 1
+    assert data[0] == 0 and int.from_bytes(data[1:5], "big") == 1000 + CURRENT + 1
 
 
 def test_old_reader_reads_new_writer() -> None:
-    new_writer = AvroCodec("raw_signal", {1: V1, 2: V2})
-    old_reader = AvroCodec("raw_signal", {1: V1})
+    new_writer = AvroCodec("raw_signal", {CURRENT: V1, CURRENT + 1: V2})
+    old_reader = AvroCodec("raw_signal", {CURRENT: V1})
     data = new_writer.encode({**signal_record(), "source_language": "en"})
     decoded = old_reader.decode(data)
     assert decoded == signal_record()
@@ -49,8 +50,8 @@ def test_old_reader_reads_new_writer() -> None:
 
 
 def test_new_reader_reads_old_writer() -> None:
-    old_writer = AvroCodec("raw_signal", {1: V1})
-    new_reader = AvroCodec("raw_signal", {1: V1, 2: V2})
+    old_writer = AvroCodec("raw_signal", {CURRENT: V1})
+    new_reader = AvroCodec("raw_signal", {CURRENT: V1, CURRENT + 1: V2})
     decoded = new_reader.decode(old_writer.encode(signal_record()))
     assert decoded["source_language"] is None
     assert decoded["text"] == "Checkout kept failing"

@@ -211,3 +211,14 @@ def test_connectors_config_in_the_manifests_is_valid(tmp_path: Path) -> None:
     mounted = compose()["services"]["connectors"]["volumes"][0]
     default_file = re.search(r"\$\{TOUCHPOINT_CONNECTORS_FILE:-\./([^}]+)\}", mounted)[1]
     assert load_config(DEPLOY / default_file)
+
+
+def test_no_deploy_file_ships_a_default_customer_id_secret() -> None:
+    """A public default secret would let anyone test guessed emails against stored customer ids."""
+    for name, service in touchpoint_services().items():
+        value = str(service["environment"].get("TOUCHPOINT_CUSTOMER_ID_SECRET", ""))
+        assert value.startswith("${TOUCHPOINT_CUSTOMER_ID_SECRET:?"), f"compose {name}: the secret must be required"
+    for doc, container in containers():
+        for env in container.get("env", []):
+            if env["name"] == "TOUCHPOINT_CUSTOMER_ID_SECRET":
+                assert "secretKeyRef" in env.get("valueFrom", {}), doc["metadata"]["name"]

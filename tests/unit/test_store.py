@@ -6,7 +6,8 @@ import pytest
 
 from touchpoint.pipeline.queries import Filters, metric_by, touchpoint_summary
 from touchpoint.pipeline.sink import signal_row
-from touchpoint.pipeline.store import RowsRejected, migrations
+from touchpoint.pipeline.store import Store, migrations
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 
 T0 = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 
@@ -89,8 +90,9 @@ def test_touchpoint_summary_has_counts_and_a_verbatim(store) -> None:
 def test_bad_rows_are_rejected_as_data_errors(store) -> None:
     bad = signal_row(enriched(1))
     bad[8] = "not a timestamp"  # occurred_at
-    with pytest.raises(RowsRejected):
+    with pytest.raises(StoreError) as caught:
         store.insert_signals([bad])
+    assert caught.value.action is StoreAction.BAD_ROWS
 
 
 def test_unknown_metric_or_dimension_names_the_choices(store) -> None:
@@ -98,3 +100,46 @@ def test_unknown_metric_or_dimension_names_the_choices(store) -> None:
         metric_by(store, "happiness", "brand")
     with pytest.raises(ValueError, match="choose one of"):
         metric_by(store, "nps", "planet")
+
+
+def test_a_correction_that_moves_brand_or_time_stays_one_row(store) -> None:
+    """Re-importing a signal with its brand and occurred_at corrected replaces it: one row per signal_id."""
+    first = enriched(1, nps=3)
+    corrected = {**first, "brand": "globex", "occurred_at": T0 + timedelta(days=45), "enriched_at": T0 + timedelta(hours=1)}
+    store.insert_signals([signal_row(first)])
+    store.insert_signals([signal_row(corrected)])
+    rows = store.query("SELECT brand, occurred_at FROM {db}.signals FINAL WHERE signal_id = 'sig-1'")
+    assert len(rows) == 1 and rows[0]["brand"] == "globex"
+    assert sum(r["n"] for r in metric_by(store, "nps", "brand")) == 1
+
+
+def test_the_rekey_migration_keeps_every_signal_once_and_resumes_after_a_crash(settings) -> None:
+    """Migration 003 on data in the old layout, interrupted after its swap step, then run again."""
+    old = Store(settings.clickhouse_url, settings.clickhouse_database + "_old")
+    try:
+        first_two = [m for m in migrations() if m.version < 3]
+        old.client.command(f"CREATE DATABASE IF NOT EXISTS {old.database}")
+        for migration in first_two:
+            for statement in migration.statements(old.database):
+                old.client.command(statement.sql)
+        rows = [signal_row(enriched(i, nps=i % 11)) for i in range(5)]
+        moved = {**enriched(0, nps=10), "brand": "globex", "enriched_at": T0 + timedelta(hours=2)}
+        old.insert_signals([*rows, signal_row(moved)])  # the old key keeps both versions of sig-0
+        assert old.query("SELECT count() AS n FROM {db}.signals FINAL")[0]["n"] == 6
+        [rekey] = [m for m in migrations() if m.version == 3]
+        for statement in rekey.statements(old.database)[:2]:  # create + swap, then the process dies
+            old.client.command(statement.sql)
+        old.client.command(
+            f"CREATE TABLE IF NOT EXISTS {old.database}.schema_migrations (version UInt32, name String, "
+            "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        old.client.insert(f"{old.database}.schema_migrations", [[m.version, m.name] for m in first_two], ["version", "name"])
+        assert old.migrate()[0] == rekey.name  # the rerun finishes the change instead of undoing it
+        key = old.query("SELECT sorting_key FROM system.tables WHERE database = {d:String} AND name = 'signals'",
+                        {"d": old.database})[0]["sorting_key"]  # fmt: skip
+        assert key == "signal_id"
+        by_id = {r["signal_id"]: r for r in old.query("SELECT signal_id, brand FROM {db}.signals FINAL")}
+        assert len(by_id) == 5 and by_id["sig-0"]["brand"] == "globex", by_id
+    finally:
+        old.client.command(f"DROP DATABASE IF EXISTS {old.database}")
+        old.close()

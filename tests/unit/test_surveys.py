@@ -46,7 +46,7 @@ def test_typeform_nps_ces_comment_and_identity() -> None:
     record = signal.to_record()
     assert record["source"] == "typeform" and record["source_id"] == "a3a12ec67a1365927098a606107fac15"
     assert record["score"] == {"metric": "nps", "value": 3.0, "scale_min": 0, "scale_max": 10}
-    assert record["attributes"]["ces_score"] == "2"  # the second score is kept, named
+    assert record["attributes"]["score.effort_q"] == "rating 2 (1-7)"  # unnamed opinion scale: a rating, kept
     assert record["text"].startswith("The courier left the parcel")
     assert record["touchpoint_hint"] == "delivery"
     assert record["customer_id"] == pseudonymize("email", "ann.smith@example.com", SECRET)
@@ -61,6 +61,37 @@ def test_typeform_field_mapping_by_query() -> None:
     signal = parse_typeform(payload, ParseContext(brand="acme", identity=Identity(SECRET), query={"ces": "effort_q"}))
     assert signal.score is not None and (signal.score.metric, signal.score.value) == ("ces", 2.0)
     assert (signal.score.scale_min, signal.score.scale_max) == (1, 7)
+
+
+def official_example() -> dict:
+    # Verbatim from developer.typeform.com/webhooks/example-payload (see tests/fixtures/webhooks/SOURCES.md)
+    return fixture("typeform_official_example.json")
+
+
+def test_typeform_official_example_scores_only_score_fields_and_comments_only_long_text() -> None:
+    record = parse_typeform(official_example(), CTX).to_record()
+    # the opinion scale (defaults: 11 steps from 0) and the 1-5 rating are scores; the free numbers 5 and 4 are not
+    assert record["score"] == {"metric": "rating", "value": 2.0, "scale_min": 0, "scale_max": 10}
+    assert record["attributes"]["score.readable_ref_rating"] == "rating 3 (1-5)"
+    assert not any("number" in key for key in record["attributes"])
+    assert record["text"] == "It's cold right now! I live in an older medium-sized city with a university. Geographically, the area is hilly."
+    assert "Laura" not in json.dumps(record, default=str)  # a first name is never a comment
+    assert record["customer_id"] == pseudonymize("email", "laura@example.com", SECRET)
+    no_identifier_leaks(record, "laura@example.com", "abc123456")
+
+
+def test_typeform_named_fields_and_scales_from_the_url() -> None:
+    query = {"csat": "readable_ref_rating", "scales": "readable_ref_opinion_scale:1-5", "comment": "readable_ref_long_text"}
+    record = parse_typeform(official_example(), ParseContext("acme", Identity(SECRET), query)).to_record()
+    assert record["score"] == {"metric": "csat", "value": 3.0, "scale_min": 1, "scale_max": 5}
+    assert record["attributes"]["score.readable_ref_opinion_scale"] == "rating 2 (1-5)"
+    named_number = parse_typeform(official_example(), ParseContext("acme", Identity(SECRET), {"ces": "readable_ref_number2"}))
+    assert named_number.score is not None and (named_number.score.metric, named_number.score.value) == ("ces", 4.0)
+
+
+def test_typeform_named_field_on_the_wrong_scale_is_refused() -> None:
+    with pytest.raises(InvalidSignal, match="not on the ces scale"):
+        parse_typeform(official_example(), ParseContext("acme", Identity(SECRET), {"ces": "readable_ref_opinion_scale"}))
 
 
 def test_typeform_out_of_scale_nps_is_invalid() -> None:

@@ -39,3 +39,20 @@ def test_people_type_spans_dates_and_times() -> None:
     for bad, message in (("99999999999d", "before year 1"), ("0001-01-01", "outside 1970..2200"), ("soon", "not a date")):
         with pytest.raises(ValueError, match=message):
             parse_time_expression(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("90s", 90), ("30m", 1800), ("4h", 14400), ("2d", 172800), ("1w", 604800), ("1.5h", 5400), (600, 600)]
+)
+def test_durations_a_person_writes(value, seconds: float) -> None:
+    from touchpoint.core.times import parse_duration
+
+    assert parse_duration(value).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "4 hours", "-1h", 0, True, None, "0m"])
+def test_bad_durations_say_what_is_accepted(value) -> None:
+    from touchpoint.core.times import parse_duration
+
+    with pytest.raises(ValueError, match="sla"):
+        parse_duration(value, "sla")

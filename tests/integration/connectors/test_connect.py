@@ -6,12 +6,15 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiohttp
 import yaml
+from rich.console import Console
 
 from touchpoint.cli import main
 from touchpoint.connectors.config import parse_config
-from touchpoint.connectors.runner import ConnectorRun, build_connectors, run_connectors
+from touchpoint.connectors.runner import ConnectorRun, build_connectors, run_connectors, serving_ops
 from touchpoint.connectors.testing import LocalSource, Payloads, path_key, query_key, read_topic
+from touchpoint.core.broker import free_port
 from touchpoint.core.settings import Settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -70,4 +73,39 @@ async def test_polling_loop_stops_gracefully_and_reports_failures(live_settings:
         runs = await asyncio.wait_for(run_connectors(live_settings, connectors, stop=stop, on_update=update), 30)
     feed_run, broken = runs
     assert feed_run.stats.passes >= 2 and feed_run.stats.produced == 5 and feed_run.stats.errors == 0
-    assert broken.stats.errors >= 1 and "404" in (broken.stats.last_error or "")
+    assert broken.stats.errors == 1 and "404" in (broken.stats.last_error or "")
+    assert broken.stopped_for and broken.state.startswith("stopped"), "a configuration error stops that connector"
+
+
+async def test_refused_credentials_stop_the_connector_loudly_in_metrics_and_readiness(
+    live_settings: Settings, monkeypatch
+) -> None:
+    """401 is a configuration error: no retry every 30 s forever; /readyz and the metrics say which and why."""
+    x = Payloads.load(PAYLOADS / "x_recent_search.json")
+    port = free_port()
+    settings = live_settings.with_overrides(metrics_port=port)
+    monkeypatch.setenv("TEST_X_WRONG_TOKEN", "not-the-token")
+    async with LocalSource(x.pages, query_key("next_token"), require_headers={"Authorization": f"Bearer {SECRET}"}) as server:
+        configs = parse_config({"brand": "acme", "connectors": [
+            {"name": "x-bad-token", "type": "x_recent_search", "base_url": server.base_url,
+             "token_env": "TEST_X_WRONG_TOKEN", "poll_interval_s": 0.2, "params": {"query": "acme"}},
+        ]})  # fmt: skip
+        runs = [ConnectorRun(c) for c in build_connectors(configs, settings)]
+        async with serving_ops(settings, runs, Console(quiet=True)):
+            await asyncio.wait_for(run_connectors(settings, [r.connector for r in runs], runs=runs), 30)
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{base}/readyz") as answer:
+                    ready = (answer.status, await answer.json())
+                async with http.get(f"{base}/metrics") as answer:
+                    exposition = await answer.text()
+                statuses = []
+                for method, path in (("GET", "/nope"), ("POST", "/metrics"), ("DELETE", "/readyz")):
+                    async with http.request(method, f"{base}{path}") as answer:
+                        statuses.append(answer.status)
+        [run] = runs
+        assert len([hit for hit in server.hits if hit.status == 401]) == 1, "no retrying a refused credential"
+    assert ready[0] == 503 and "401" in ready[1]["stopped"]["x-bad-token"]
+    assert 'touchpoint_connector_errors_total{connector="x-bad-token",kind="configuration"} 1.0' in exposition
+    assert 'touchpoint_component_failing{component="connector:x-bad-token"} 1.0' in exposition
+    assert all(status in (404, 405) for status in statuses), statuses

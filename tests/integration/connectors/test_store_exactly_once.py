@@ -45,7 +45,7 @@ async def test_crash_replay_and_restart_store_each_post_once(live_settings: Sett
     assert len(on_topic) > len(expected) and sorted(set(on_topic)) == expected  # replayed: duplicates on the topic
 
     async with running_worker(live_settings, enricher) as app:
-        store = app.touchpoint["store"]
+        store = app.touchpoint["reader"]
         distinct = "SELECT uniqExact(signal_id) AS n FROM {db}.signals WHERE source = 'x'"
         await wait_for(lambda: _at_least(store, distinct, len(expected)))
         rows = await store.query("SELECT source_id FROM {db}.signals FINAL WHERE source = 'x' ORDER BY source_id")

@@ -1,0 +1,32 @@
+"""The negative control: a worker that commits a sink batch's offsets *before* inserting it.
+
+`python -m tests.chaos.unsafe_worker worker ...` runs the real `touchpoint
+worker` with one change: the sink releases (acks) its batch first and then
+never inserts it. Killing this worker after a commit must make the
+crash-safety check fail; if it did not, the check could not see a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import touchpoint.pipeline.app as app_module
+from touchpoint.cli import main
+from touchpoint.pipeline.acks import HeldBatch
+
+safe = app_module.process_in_place
+
+
+async def commit_first(stream, events, work, status, **retry) -> None:  # type: ignore[no-untyped-def]
+    if status.name != "sink_batch":
+        return await safe(stream, events, work, status, **retry)
+    batch = HeldBatch(events)
+    await batch.release(stream)  # the bug under test: offsets go before the rows are safe
+    await asyncio.sleep(3600)  # ...and the insert never happens before the crash
+
+
+app_module.process_in_place = commit_first
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
