@@ -147,6 +147,11 @@ class TunedTop(nn.Module):
         self.layers = nn.ModuleList(copy.deepcopy(layers[self.start :]))
         self.features = tuple(features)
         self.last = len(layers)
+        readable = range(self.start, self.last + 1)  # the frozen input (start) and each tuned layer's output
+        for block in self.features:
+            if block.startswith("layer:") and int(block.split(":")[1]) not in readable:
+                raise ValueError(f"feature block {block!r} is not computed when tuning the top {tuned_layers} "
+                                 f"layer(s): use layer:{self.start}..layer:{self.last}")  # fmt: skip
         self.head = nn.Linear(sum(_width(block, encoder.dim) for block in self.features), 3)
 
     def forward(

@@ -2,8 +2,9 @@
 
 Every input object comes back with ``sentiment`` {label, score} (label ``unknown``
 with a ``reason`` where the model cannot read the text), ``emotions``,
-``touchpoints``, ``journey_stage``, ``language`` and ``text_redacted``. An
-object's ``brand`` selects that brand's sentiment prior where one was estimated.
+``touchpoints``, ``primary_touchpoint`` (where a score would count), ``journey_stage``,
+``language`` and ``text_redacted``. An object's ``brand`` selects that brand's
+sentiment prior where one was estimated.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.progress import Progress
 
 from touchpoint.core.settings import Settings
 from touchpoint.models.enricher import Enricher
-from touchpoint.pipeline.enrichment import enricher_config
+from touchpoint.pipeline.enrichment import enricher_config, primary_touchpoint
 
 
 def _batches(lines: IO[str], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -34,7 +35,7 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
             texts = [obj.get("text") for obj in batch]
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
             brands = [obj.get("brand") for obj in batch]
-            for obj, result in zip(batch, enricher.enrich(texts, hints, brands=brands)):
+            for obj, hint, result in zip(batch, hints, enricher.enrich(texts, hints, brands=brands)):
                 sentiment = {"label": result.sentiment_label, "score": result.sentiment_score}
                 if result.sentiment_reason:
                     sentiment["reason"] = result.sentiment_reason
@@ -42,6 +43,7 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
                     sentiment=sentiment,
                     emotions=result.emotions,
                     touchpoints=result.touchpoints,
+                    primary_touchpoint=primary_touchpoint(hint, result.touchpoints),
                     journey_stage=result.journey_stage,
                     language=result.language,
                     text_redacted=result.text_redacted,

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Sequence
 
 from touchpoint.pipeline.metrics_sql import (
-    CSAT, CSAT_SATISFIED, DETRACTOR, NEGATIVE, NPS, POSITIVE, PROMOTER, SCORED,
+    CSAT,
+    CSAT_SATISFIED,
+    DETRACTOR,
+    NEGATIVE,
+    NPS,
+    POSITIVE,
+    PROMOTER,
+    SCORED,
 )  # fmt: skip
 from touchpoint.pipeline.queries import FINAL_SETTINGS, STAMP, UNACTIONABLE
 from touchpoint.pipeline.store import Store

@@ -13,7 +13,6 @@ import sys
 
 import touchpoint.pipeline.app as app_module
 from touchpoint.cli import main
-from touchpoint.pipeline.acks import HeldBatch
 
 safe = app_module.process_in_place
 
@@ -21,8 +20,8 @@ safe = app_module.process_in_place
 async def commit_first(stream, events, work, status, **retry) -> None:  # type: ignore[no-untyped-def]
     if status.name != "sink_batch":
         return await safe(stream, events, work, status, **retry)
-    batch = HeldBatch(events)
-    await batch.release(stream)  # the bug under test: offsets go before the rows are safe
+    for event in events:  # the bug under test: the batch is acked (committed on the next tick) before it is safe
+        await stream.ack(event)
     await asyncio.sleep(3600)  # ...and the insert never happens before the crash
 
 

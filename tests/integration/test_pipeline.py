@@ -74,7 +74,7 @@ async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settin
         [row] = await wait_for(lambda: stored_rows(app, sql, {"id": french.signal_id}))
         assert row["language"] == "fr" and row["sentiment_label"] == "unknown" and row["sentiment_score"] is None
         assert row["sentiment_reason"].startswith("language fr:")
-        [sentiment] = await app.touchpoint["store"].run(metric_by, app.touchpoint["store"].store, "sentiment", "brand")
+        [sentiment] = await app.touchpoint["reader"].call(metric_by, "sentiment", "brand")
         assert sentiment["unscored"] == 1 and sentiment["n"] == 2  # left out of net sentiment, counted apart
 
 

@@ -86,7 +86,9 @@ def test_fine_tuning_is_deterministic_and_the_stack_matches_the_encoder_pass(tmp
     texts = ["I love this, works perfectly", "Broke after a day, total waste", "It is a phone", "Best purchase ever",
              "Refund still not here after a month", "The box is blue", "Terrible service and rude staff", "Fine, I guess"]  # fmt: skip
     data = Examples(["t"] * len(texts), texts, np.array([2, 0, 1, 2, 0, 1, 0, 1]))
-    config = FinetuneConfig(name="tiny", tuned_layers=1, epochs=1, batch_size=4)
+    # one tuned layer: the head reads its input (layer 5, frozen) and its output (layer 6)
+    config = FinetuneConfig(name="tiny", tuned_layers=1, epochs=1, batch_size=4,
+                            features=("layer:5", "layer:6", "last_max", "vader"))  # fmt: skip
     encoder = SentenceEncoder()
     frozen = finetune.prepare(encoder, config, texts, None)
     first = finetune.train(config, encoder, data, frozen)
@@ -99,6 +101,8 @@ def test_fine_tuning_is_deterministic_and_the_stack_matches_the_encoder_pass(tmp
     tuned = SentenceEncoder(tuned=TunedLayers(file, hashlib.sha256(blobs[0]).hexdigest()))
     _, stack_vectors = finetune.predict(first.model, frozen, texts)
     assert np.all((tuned.encode(texts) * stack_vectors).sum(axis=1) > 0.999)
+    with pytest.raises(ValueError, match="layer:4"):  # not computed when only the top layer is tuned
+        finetune.TunedTop(encoder, 1, ("layer:4", "layer:6"))
 
 
 def test_em_recovers_a_shifted_label_mix_from_calibrated_probabilities() -> None:
