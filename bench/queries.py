@@ -71,7 +71,7 @@ SELECT
     multiIf(score > 0.25, 'positive', score < -0.25, 'negative', 'neutral'), score,
     multiIf(score < -0.25 AND bitShiftRight(h, 32) % 3 = 0, ['frustration'], score < -0.6 AND bitShiftRight(h, 32) % 3 = 1, ['anger'],
             score > 0.5 AND bitShiftRight(h, 32) % 4 = 0, ['joy', 'gratitude'], []),
-    NULL, map(), 'bench', {list(TOUCHPOINTS)}[t1]
+    NULL, map(), 'bench', {list(TOUCHPOINTS)}[t1], NULL
 FROM (
     SELECT number + {{offset:UInt64}} AS id, cityHash64(id) AS h, sipHash64(id) AS h2,
            ['survey', 'chat', 'email', 'call', 'social', 'review'][1 + h % 6] AS ch,

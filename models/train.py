@@ -1,77 +1,60 @@
-"""Train the sentiment head, choosing the approach by measurement on a validation split.
+"""`touchpoint train sentiment`: fine-tune the packaged encoder end to end (the default sentiment model).
 
-Deterministic: fixed data order, the *train* split only (models/datasets.py),
-seeded solvers. Probabilities are temperature-scaled on validation, so the
-score P(pos) - P(neg) is not saturated by an over-confident head. A validation split is carved out of train by a second hash
-(:func:`touchpoint.models.datasets.is_validation`); every candidate in :data:`CANDIDATES` is
-fitted on train-minus-validation and scored there, the best (mean macro-F1 over
-:data:`SELECT_ON`) is refitted on the whole train split and written to
-``models/artifacts/sentiment-head.json``. The test split is never looked at here.
+Steps, deterministic, never reading a test split:
+1. the *train* split of :data:`TRAIN_SETS` in file order, and a validation part
+   of it by a second hash (:func:`touchpoint.models.datasets.is_validation`);
+2. the frozen encoder's states for every train text, computed once (cached);
+3. fine-tuning (models/finetune.py) on train-minus-validation;
+4. on the validation texts of :data:`CALIBRATE_ON`: calibration (temperature
+   and class biases, by likelihood), the per-class decision bias for macro-F1,
+   and the source prior (their label mix) a brand's prior is applied against;
+5. binary accuracy per language on the packaged polarity sets (evaluation
+   only, never trained on): a language is scored where it reaches
+   :data:`~touchpoint.models.sentiment.MIN_LANGUAGE_ACCURACY`;
+6. the artifact: ``sentiment-encoder.npz`` (tuned layers, float16),
+   ``sentiment-head.npz`` (head) and ``sentiment-head.json`` (metadata with the
+   encoder file's sha256); run facts (seconds, threads) go to
+   ``sentiment-training.json`` so the artifact itself is the same bytes every run.
+
+``compare=True`` (`--compare`) then fine-tunes the other configs in
+:data:`CANDIDATES` the same way and writes every one's validation scores to
+``sentiment-selection.json`` (the card's "How the approach was chosen").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
-from sklearn.neural_network import MLPClassifier
+import torch
 
-from touchpoint.models import datasets
+from touchpoint.models import datasets, finetune
+from touchpoint.models.adaptation import fit_calibration
 from touchpoint.models.cache import encode_cached
-from touchpoint.models.encoder import ENCODER_NAME, Encoded, SentenceEncoder
-from touchpoint.models.sentiment import LABELS, SentimentHead, default_head_path, feature_matrix
+from touchpoint.models.encoder import ENCODER_NAME, SentenceEncoder, TunedLayers
+from touchpoint.models.finetune import Examples, FinetuneConfig
+from touchpoint.models.sentiment import LABELS, SentimentHead, default_head_path, softmax
+from touchpoint.models.train_head import SELECT_ON, TRAIN_SETS, _Data, _tune_bias, macro_f1, write_weights
 
-TRAIN_SETS = ("vader_tweets", "vader_amazon", "vader_movies", "uci_amazon", "uci_yelp")
-SELECT_ON = ("vader_tweets", "vader_amazon", "uci_yelp", "uci_amazon")  # validation sets, equal weight
-HEAD_VERSION = "sentiment-head-v2"
-SEED = 13
-LAYERS = ("sentence", "layer:4", "layer:5")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One approach: feature blocks, head kind, regularisation, data mixing, decision bias."""
-
-    name: str
-    features: tuple[str, ...] = ("sentence",)
-    kind: str = "logreg"  # logreg | mlp
-    C: float = 2.0
-    hidden: int = 0
-    alpha: float = 1e-3
-    balanced: bool = True
-    set_weights: tuple[tuple[str, float], ...] = ()
-    tune_bias: bool = False
-
-
-CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("v1: logreg, sentence vector, C=2"),
-    Candidate("logreg, sentence, C=0.5", C=0.5),
-    Candidate("logreg, sentence + VADER", features=("sentence", "vader"), C=0.5),
-    Candidate("logreg, sentence + layers 4,5", features=LAYERS, C=0.1),
-    Candidate("logreg, sentence + layers 4,5 + VADER", features=(*LAYERS, "vader"), C=0.1),
-    Candidate("  + tweets x2, movies x0.5", features=(*LAYERS, "vader"), C=0.1,
-              set_weights=(("vader_tweets", 2.0), ("vader_movies", 0.5))),
-    Candidate("  + tuned decision bias", features=(*LAYERS, "vader"), C=0.1,
-              set_weights=(("vader_tweets", 2.0), ("vader_movies", 0.5)), tune_bias=True),
-    Candidate("logreg, no class weighting", features=(*LAYERS, "vader"), C=0.1, balanced=False),
-    Candidate("MLP 256, sentence + layers 4,5 + VADER", features=(*LAYERS, "vader"), kind="mlp", hidden=256,
-              alpha=1e-2),
-    Candidate("MLP 256 + tweets x2, movies x0.5 + bias", features=(*LAYERS, "vader"), kind="mlp", hidden=256,
-              alpha=1e-2, set_weights=(("vader_tweets", 2.0), ("vader_movies", 0.5)), tune_bias=True),
-    Candidate("MLP 256 + tweets x3, movies x0.3 + bias", features=(*LAYERS, "vader"), kind="mlp", hidden=256,
-              alpha=1e-2, set_weights=(("vader_tweets", 3.0), ("vader_movies", 0.3)), tune_bias=True),
-    Candidate("MLP 256, layers 2-5 + max-pool + VADER, tweets x2 + bias",
-              features=(*LAYERS, "layer:2", "layer:3", "last_max", "vader"), kind="mlp", hidden=256, alpha=1e-2,
-              set_weights=(("vader_tweets", 2.0), ("vader_movies", 0.5)), tune_bias=True),
-    Candidate("MLP 128 + tweets x2, movies x0.5 + bias", features=(*LAYERS, "vader"), kind="mlp", hidden=128,
-              alpha=1e-2, set_weights=(("vader_tweets", 2.0), ("vader_movies", 0.5)), tune_bias=True),
+VERSION = "sentiment-finetuned-v3"
+ENCODER_FILE = "sentiment-encoder.npz"
+# Calibration, the decision bias and the source prior come from the validation texts of the three-class sets
+# that look like a brand's stream (posts and review snippets with neutral texts). Measured (shift table of the
+# card): calibrating on all sets, whose binary ones hold no neutral text at all, made EM read every tweet stream
+# as twice as neutral as it was, and lost macro-F1 on the tweets themselves.
+CALIBRATE_ON = ("vader_tweets", "vader_amazon")
+CANDIDATES: tuple[FinetuneConfig, ...] = (
+    FinetuneConfig(),
+    FinetuneConfig(name="  without VADER scores", features=("layer:4", "layer:5", "layer:6", "last_max")),
+    FinetuneConfig(name="  head on the last layer only (mean + max-pool), 2 epochs", features=("layer:6", "last_max"),
+                   epochs=2),
+    FinetuneConfig(name="  with self-distillation 1", distill_weight=1.0),
 )  # fmt: skip
 
 
@@ -79,199 +62,182 @@ CANDIDATES: tuple[Candidate, ...] = (
 class TrainReport:
     path: Path
     examples: int
+    validation: int
     per_label: dict[str, int]
     per_set: dict[str, int]
-    chosen: str = ""
+    seconds: float
+    validation_scores: dict = field(default_factory=dict)
     comparison: list[dict] = field(default_factory=list)
 
 
-@dataclass
-class _Data:
-    sets: list[str]
-    texts: list[str]
-    y: np.ndarray
-    encoded: Encoded
-
-    def subset(self, mask: np.ndarray) -> "_Data":
-        idx = np.flatnonzero(mask)
-        enc = Encoded(self.encoded.sentence[idx], self.encoded.layer_means[idx], self.encoded.last_max[idx])
-        return _Data([self.sets[i] for i in idx], [self.texts[i] for i in idx], self.y[idx], enc)
-
-
-def seed_everything(seed: int = SEED) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def load_split(
-    data_dir: Path, sets: Sequence[str], split: str, encoder: SentenceEncoder, cache_dir: Path | None
-) -> _Data:
-    """Rows of ``split`` for every set, encoded (cached per set and split)."""
-    names, texts, labels, parts = [], [], [], []
+def load_train_split(data_dir: Path, sets: Sequence[str] = TRAIN_SETS) -> Examples:
+    """Every train-split text of ``sets``, in file order (the data order is part of determinism)."""
+    names, texts, labels = [], [], []
     for name in sets:
-        rows = datasets.load(name, data_dir, split=split)
-        parts.append(encode_cached(encoder, [r.text for r in rows], cache_dir))
+        rows = datasets.load(name, data_dir, split="train")
         names += [name] * len(rows)
         texts += [r.text for r in rows]
         labels += [LABELS.index(r.label) for r in rows]
-    encoded = Encoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("sentence", "layer_means", "last_max")))
-    return _Data(names, texts, np.array(labels), encoded)
+    return Examples(names, texts, np.array(labels))
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-F1 over the classes the gold labels use (binary sets: negative and positive)."""
-    present = sorted(set(int(v) for v in y_true))
-    return float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+def _part(data: Examples, idx: Sequence[int]) -> Examples:
+    return Examples([data.sets[i] for i in idx], [data.texts[i] for i in idx], data.y[list(idx)])
 
 
-def _fit(candidate: Candidate, x: np.ndarray, data: _Data) -> dict:
-    """Fit one candidate; returns the artifact fields (standardisation + weights)."""
-    seed_everything()
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = (x - mean) / scale
-    weights = np.ones(len(data.y))
-    mixing = dict(candidate.set_weights)
-    weights *= np.array([mixing.get(s, 1.0) for s in data.sets])
-    if candidate.balanced:
-        counts = np.bincount(data.y, weights=weights, minlength=3)
-        weights *= (weights.sum() / (3 * counts))[data.y]
-    fields: dict = {"mean": mean, "scale": scale}
-    if candidate.kind == "logreg":
-        model = LogisticRegression(C=candidate.C, max_iter=3000)
-        model.fit(z, data.y, sample_weight=weights)
-        fields.update(coef=model.coef_, intercept=model.intercept_)
-    else:
-        # MLPClassifier has no sample weights: repeat rows by rounded weight instead (deterministic).
-        reps = np.maximum(1, np.rint(weights / weights.min() if not candidate.balanced else weights * 2)).astype(int)
-        idx = np.repeat(np.arange(len(z)), reps)
-        model = MLPClassifier(
-            hidden_layer_sizes=(candidate.hidden,), alpha=candidate.alpha, max_iter=60, early_stopping=True,
-            random_state=SEED, batch_size=256, learning_rate_init=1e-3, n_iter_no_change=5,
-        )  # fmt: skip
-        model.fit(z[idx], data.y[idx])
-        fields.update(
-            hidden_coef=model.coefs_[0].T, hidden_intercept=model.intercepts_[0],
-            coef=model.coefs_[1].T, intercept=model.intercepts_[1],
-        )  # fmt: skip
-    return fields
+@dataclass
+class Fitted:
+    """A fine-tuned stack with what validation decided for it."""
+
+    trained: finetune.Trained
+    temperature: float
+    calibration_bias: np.ndarray
+    decision_bias: np.ndarray
+    source_prior: np.ndarray
+    scores: dict
 
 
-def _head(fields: dict, candidate: Candidate, bias: np.ndarray | None = None) -> SentimentHead:
-    hidden = (fields["hidden_coef"], fields["hidden_intercept"]) if "hidden_coef" in fields else None
-    return SentimentHead(
-        fields["coef"], fields["intercept"], LABELS, HEAD_VERSION, features=candidate.features,
-        mean=fields["mean"], scale=fields["scale"], hidden=hidden, bias=bias,
-    )  # fmt: skip
+def fit_and_validate(
+    config: FinetuneConfig, encoder: SentenceEncoder, data: Examples, cache_dir: Path | None,
+    progress: Callable[[str], None],
+) -> Fitted:  # fmt: skip
+    """Fine-tune on train-minus-validation; calibrate, tune the decision bias and score on validation."""
+    frozen = finetune.prepare(encoder, config, data.texts, cache_dir)
+    is_val = np.array([datasets.is_validation(t) for t in data.texts])
+    fit_idx, val_idx = np.flatnonzero(~is_val).tolist(), np.flatnonzero(is_val).tolist()
+    fit, val = _part(data, fit_idx), _part(data, val_idx)
+    val_frozen = finetune.subset(frozen, val_idx)
+    trained = finetune.train(config, encoder, fit, finetune.subset(frozen, fit_idx), progress)
+    logits, sentence = finetune.predict(trained.model, val_frozen, val.texts)
+    sets = np.array(val.sets)
+    calibrate = np.isin(sets, CALIBRATE_ON)
+    temperature, calibration_bias = fit_calibration(logits[calibrate], val.y[calibrate])
+    probs = softmax((logits / temperature + calibration_bias).astype(np.float32))
+    on_calibration_sets = _Data(list(sets[calibrate]), [], val.y[calibrate], None)  # type: ignore[arg-type]
+    decision_bias = _tune_bias(probs[calibrate], on_calibration_sets)
+    pred = (np.log(np.clip(probs, 1e-9, 1)) + decision_bias).argmax(axis=1)
+    per_set = {s: round(macro_f1(val.y[sets == s], pred[sets == s]), 4) for s in SELECT_ON if (sets == s).any()}
+    cosine = (sentence * val_frozen.sentence.numpy()).sum(axis=1)
+    drift = {"mean": round(float(cosine.mean()), 4), "p01": round(float(np.quantile(cosine, 0.01)), 4)}
+    scores = {
+        "validation_macro_f1": per_set, "selection_score": round(float(np.mean(list(per_set.values()))), 4),
+        "sentence_cosine_to_frozen": drift,
+        "validation_examples": len(val_idx), "fit_examples": len(fit_idx), "epochs": trained.epochs_log,
+    }  # fmt: skip
+    source_prior = np.bincount(val.y[calibrate], minlength=3) / calibrate.sum()
+    return Fitted(trained, temperature, calibration_bias, decision_bias, source_prior, scores)
 
 
-def _tune_bias(probs: np.ndarray, data: _Data) -> np.ndarray:
-    """A per-class additive bias on log-probabilities that maximises mean macro-F1 on validation."""
-    best, best_score = np.zeros(3), -1.0
-    log_p = np.log(np.clip(probs, 1e-9, 1))
-    for neutral in np.arange(-1.0, 1.51, 0.25):
-        for positive in np.arange(-0.5, 0.51, 0.25):
-            bias = np.array([0.0, neutral, positive])
-            pred = (log_p + bias).argmax(axis=1)
-            score = _selection_score(data, pred)
-            if score > best_score + 1e-9:
-                best, best_score = bias, score
-    return best
+def measure_languages(head: SentimentHead, encoder: SentenceEncoder, data_dir: Path,
+                      cache_dir: Path | None) -> dict[str, dict]:  # fmt: skip
+    """Binary polarity accuracy (sign of the score) per language on the packaged polarity sets."""
+    measured = {}
+    for language, name in datasets.POLARITY_SETS.items():
+        rows = datasets.sample(datasets.load(name, data_dir), datasets.POLARITY_SAMPLE)
+        texts = [r.text for r in rows]
+        results = head.predict_texts(texts, encode_cached(encoder, texts, cache_dir))
+        correct = [(r.score > 0) == (row.label == "positive") for r, row in zip(results, rows)]
+        measured[language] = {"set": name, "n": len(rows), "accuracy": round(float(np.mean(correct)), 4)}
+    return measured
 
 
-def _nll(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-9, 1)).mean())
+def write_artifact(out: Path, fitted: Fitted, sets: Sequence[str], examples: int) -> SentimentHead:
+    """The tuned layers, the head and the metadata; returns the head as the enricher will load it."""
+    model, config = fitted.trained.model, fitted.trained.config
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layer_bytes = finetune.tuned_layers_bytes(model)
+    encoder_file = out.parent / ENCODER_FILE
+    encoder_file.write_bytes(layer_bytes)
+    tuned = TunedLayers(encoder_file, hashlib.sha256(layer_bytes).hexdigest())
+    head_weights = {"coef": model.head.weight.detach().numpy(), "intercept": model.head.bias.detach().numpy()}
+    write_weights(out.with_suffix(".npz"), head_weights)
+    metadata = {
+        "version": VERSION, "encoder": ENCODER_NAME, "labels": list(LABELS), "approach": config.name.strip(),
+        "finetune": asdict(config), "features": list(config.features), "trained_on": list(sets),
+        "split": f"train (crc32 of text, {100 - datasets.TEST_PERCENT}%) minus a validation part (second hash, "
+                 f"{datasets.VALIDATION_PERCENT}%) that calibrates and sets the decision bias",
+        "examples": examples, "seed": finetune.SEED,
+        "temperature": round(fitted.temperature, 6),
+        "calibration_bias": [round(float(v), 6) for v in fitted.calibration_bias],
+        "decision_bias": [float(v) for v in fitted.decision_bias],
+        "source_prior": [round(float(v), 6) for v in fitted.source_prior],
+        "tuned_encoder_layers": {"file": ENCODER_FILE, "sha256": tuned.sha256, "dtype": "float16",
+                                 "layers": list(range(model.start, model.last)), "bytes": len(layer_bytes)},
+        "weights": out.with_suffix(".npz").name,
+        "validation": {k: v for k, v in fitted.scores.items() if k != "epochs"},
+    }  # fmt: skip
+    out.write_text(json.dumps(metadata, indent=1) + "\n")
+    return SentimentHead.load(out)
 
 
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature scaling (Guo et al. 2017): one scalar that makes probabilities honest on validation."""
-    from touchpoint.models.sentiment import softmax
-
-    grid = np.round(np.arange(0.5, 5.01, 0.05), 2)
-    return float(min(grid, key=lambda t: _nll(softmax(logits / t), y)))
-
-
-def _selection_score(data: _Data, pred: np.ndarray) -> float:
-    sets = np.array(data.sets)
-    return float(np.mean([macro_f1(data.y[sets == s], pred[sets == s]) for s in SELECT_ON if (sets == s).any()]))
-
-
-def compare(train: _Data, progress: Callable[[str], None] = lambda _: None) -> list[dict]:
-    """Fit every candidate on train-minus-validation; score on validation only."""
-    is_val = np.array([datasets.is_validation(t) for t in train.texts])
-    fit_part, val_part = train.subset(~is_val), train.subset(is_val)
-    rows = []
-    for candidate in CANDIDATES:
-        progress(candidate.name)
-        fields = _fit(candidate, feature_matrix(candidate.features, fit_part.encoded, fit_part.texts), fit_part)
-        head = _head(fields, candidate)
-        val_x = feature_matrix(candidate.features, val_part.encoded, val_part.texts)
-        temperature = _fit_temperature(head.logits_from_features(val_x), val_part.y)
-        head.temperature = temperature
-        probs = head.probabilities_from_features(val_x)
-        bias = _tune_bias(probs, val_part) if candidate.tune_bias else np.zeros(3)
-        pred = (np.log(np.clip(probs, 1e-9, 1)) + bias).argmax(axis=1)
-        sets = np.array(val_part.sets)
-        per_set = {s: round(macro_f1(val_part.y[sets == s], pred[sets == s]), 4) for s in SELECT_ON}
-        rows.append({
-            "name": candidate.name, "validation_macro_f1": per_set,
-            "selection_score": round(_selection_score(val_part, pred), 4), "decision_bias": bias.tolist(),
-            "temperature": temperature, "validation_nll": round(_nll(probs, val_part.y), 4),
-            "validation_examples": int(len(val_part.y)), "fit_examples": int(len(fit_part.y)),
-        })  # fmt: skip
-    return rows
-
-
-def write_weights(path: Path, fields: dict) -> None:
-    """Weights next to the JSON metadata: the large hidden matrix as float16 (half the bytes, same labels)."""
-    arrays = {k: np.asarray(v, dtype=np.float16 if k == "hidden_coef" else np.float32) for k, v in fields.items()}
-    with path.open("wb") as handle:  # np.savez writes fixed zip timestamps: same weights, same bytes
-        np.savez(handle, **arrays)
+def trained_with(out: Path, config: FinetuneConfig) -> tuple[dict, dict] | None:
+    """The metadata and training facts of the artifact at ``out`` when ``config`` trained it and its encoder
+    file is intact: training is deterministic, so `--compare` reuses its scores instead of fitting it again."""
+    training_file = out.parent / "sentiment-training.json"
+    if not out.is_file() or not training_file.is_file():
+        return None
+    metadata = json.loads(out.read_text())
+    if metadata.get("finetune") != json.loads(json.dumps(asdict(config))) or "validation" not in metadata:
+        return None
+    try:
+        SentimentHead.load(out).tuned.load()  # type: ignore[union-attr]
+    except (OSError, ValueError, AttributeError):
+        return None
+    return metadata, json.loads(training_file.read_text())
 
 
 def train_sentiment(
     data_dir: Path,
     out: Path | None = None,
     sets: Sequence[str] = TRAIN_SETS,
-    encoder: SentenceEncoder | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    compare: bool = False,
+    config: FinetuneConfig = CANDIDATES[0],
 ) -> TrainReport:
-    """Compare candidates on validation, refit the best on all of train, write the artifact."""
-    seed_everything()
-    encoder = encoder or SentenceEncoder()
-    train = load_split(data_dir, sets, "train", encoder, cache_dir)
-    comparison = compare(train, progress)
-    best_row = max(comparison, key=lambda r: r["selection_score"])  # first wins ties: simpler ones come first
-    candidate = next(c for c in CANDIDATES if c.name == best_row["name"])
-    progress(f"refit: {candidate.name}")
-    fields = _fit(candidate, feature_matrix(candidate.features, train.encoded, train.texts), train)
+    """Fine-tune with ``config`` and write the artifact; with ``compare``, also fit the other :data:`CANDIDATES`
+    the same way and record every candidate's validation scores in sentiment-selection.json."""
+    started = time.perf_counter()
     out = out or default_head_path()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    artifact = {
-        "version": HEAD_VERSION,
-        "encoder": ENCODER_NAME,
-        "labels": list(LABELS),
-        "approach": candidate.name,
-        "candidate": asdict(candidate),
-        "features": list(candidate.features),
-        "trained_on": list(sets),
-        "split": f"train (crc32 of text, {100 - datasets.TEST_PERCENT}%); approach chosen on a validation part of it",
-        "examples": int(len(train.y)),
-        "seed": SEED,
-        "decision_bias": best_row["decision_bias"],
-        "temperature": best_row["temperature"],
-        "weights": out.with_suffix(".npz").name,
-    }
-    out.write_text(json.dumps(artifact, indent=1) + "\n")
-    write_weights(out.with_suffix(".npz"), fields)
-    (out.parent / "sentiment-selection.json").write_text(
-        json.dumps({"select_on": list(SELECT_ON), "chosen": candidate.name, "candidates": comparison}, indent=1) + "\n"
-    )
-    per_label = {LABELS[k]: int(v) for k, v in Counter(train.y.tolist()).items()}
-    return TrainReport(out, int(len(train.y)), per_label, dict(Counter(train.sets)), candidate.name, comparison)
+    encoder = SentenceEncoder()
+    data = load_train_split(data_dir, sets)
+    previous = trained_with(out, config) if compare else None
+    if previous is None:
+        metadata, training = train_default(out, config, encoder, data, sets, data_dir, cache_dir, progress)
+    else:
+        progress("the artifact was trained with this config: its validation scores are reused")
+        metadata, training = previous
+    comparison = []
+    if compare:
+        comparison.append({"name": config.name, "seconds": training["fine_tune_seconds"], **metadata["validation"],
+                           "epochs": training["epochs"]})  # fmt: skip
+        for candidate in (c for c in CANDIDATES if c != config):
+            progress(f"comparing: {candidate.name.strip()}")
+            other = fit_and_validate(candidate, encoder, data, cache_dir, progress)
+            comparison.append({"name": candidate.name, "seconds": round(other.trained.seconds), **other.scores})
+        selection = {"select_on": list(SELECT_ON), "chosen": config.name, "candidates": comparison}
+        (out.parent / "sentiment-selection.json").write_text(json.dumps(selection, indent=1) + "\n")
+    per_label = {LABELS[k]: int(v) for k, v in Counter(data.y.tolist()).items()}
+    validation = metadata["validation"]
+    return TrainReport(out, len(data.y), validation["validation_examples"], per_label, dict(Counter(data.sets)),
+                       time.perf_counter() - started, validation, comparison)  # fmt: skip
+
+
+def train_default(
+    out: Path, config: FinetuneConfig, encoder: SentenceEncoder, data: Examples, sets: Sequence[str], data_dir: Path,
+    cache_dir: Path | None, progress: Callable[[str], None],
+) -> tuple[dict, dict]:  # fmt: skip
+    """Fit ``config``, write the artifact with the languages it reads, and the run's facts; returns both."""
+    started = time.perf_counter()
+    fitted = fit_and_validate(config, encoder, data, cache_dir, progress)
+    head = write_artifact(out, fitted, sets, len(data.y))
+    progress("measuring languages")
+    languages = measure_languages(head, SentenceEncoder(tuned=head.tuned), data_dir, cache_dir)
+    metadata = json.loads(out.read_text())
+    metadata["languages"] = {code: entry["accuracy"] for code, entry in languages.items()}
+    metadata["languages_measured_on"] = {code: f"{entry['set']} (n={entry['n']})" for code, entry in languages.items()}
+    out.write_text(json.dumps(metadata, indent=1) + "\n")
+    training = {"seconds": round(time.perf_counter() - started), "fine_tune_seconds": round(fitted.trained.seconds),
+                "torch_threads": torch.get_num_threads(), "epochs": fitted.scores["epochs"]}  # fmt: skip
+    (out.parent / "sentiment-training.json").write_text(json.dumps(training, indent=1) + "\n")
+    return metadata, training

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from touchpoint.core import metrics
@@ -28,6 +29,11 @@ from touchpoint.schemas.signal import InvalidSignal, validate_record
 
 log = logging.getLogger(__name__)
 RAW_ONLY_FIELDS = ("text", "text_sealed")
+
+
+def sentiment_priors_path(settings: Settings) -> Path:
+    """Where per-brand sentiment priors are written (`touchpoint train priors`) and read (the enricher)."""
+    return settings.sentiment_priors_path or settings.data_dir / "sentiment-priors.json"
 
 
 def enricher_config(settings: Settings) -> EnricherConfig:
@@ -47,6 +53,7 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         phone_regions_by_brand={b: tuple(r) for b, r in settings.phone_regions_by_brand.items()},
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
+        sentiment_priors_path=str(sentiment_priors_path(settings)),
     )
 
 
@@ -199,7 +206,7 @@ class EnrichStage:
             enrichments = await self._run(
                 enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good],
                 [r["brand"] for _, r in good],
-            )
+            )  # fmt: skip
         except Exception:
             if len(good) == 1:
                 raise

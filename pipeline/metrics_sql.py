@@ -4,10 +4,12 @@
 * CSAT: % of responses scoring 4 or 5 on 1-5 (top-2-box).
 * CES: mean on 1-7 (higher = easier), and % of responses scoring 5-7.
 * Net sentiment: % positive minus % negative; mean sentiment score in [-1, 1].
-* Volume: signals. Emotions: % of signals with text that carry each emotion.
+  A text the model cannot read (``sentiment_label = 'unknown'``, e.g. a language
+  it was not shown to read) is left out and counted as ``unscored``.
+* Volume: signals. Emotions: % of scored texts that carry each emotion.
 
 Each metric names the count its number rests on (``n``): survey responses of
-that metric for nps/csat/ces, signals with text for sentiment/emotions, all
+that metric for nps/csat/ces, scored texts for sentiment/emotions, all
 signals for volume. Expressions are aggregates over ``signals FINAL`` rows, so
 this module holds definitions only; pipeline/queries.py builds the queries.
 
@@ -26,7 +28,9 @@ from dataclasses import dataclass
 NPS = "score_metric = 'nps'"
 CSAT = "score_metric = 'csat'"
 CES = "score_metric = 'ces'"
-TEXT = "sentiment_label IS NOT NULL"
+# Texts the sentiment model read; 'unknown' (see sentiment_reason) is text it could not read.
+SCORED = "sentiment_label IN ('negative', 'neutral', 'positive')"
+UNSCORED = "sentiment_label = 'unknown'"
 PROMOTER = f"{NPS} AND score_value >= 9"
 DETRACTOR = f"{NPS} AND score_value <= 6"
 CSAT_SATISFIED = f"{CSAT} AND score_value >= 4"
@@ -58,13 +62,15 @@ class Metric:
     columns: tuple[tuple[str, str], ...]
     description: str
     view: str = MENTIONS
+    having: str = "n > 0"  # which groups get a row
 
 
-SCORED = (
+# How each metric counts by touchpoint, said in its description.
+ONCE_UNDER_PRIMARY = (
     "by touchpoint, each response counts once, under its primary touchpoint "
     "(view=primary, the default; view=mentions counts it under every tag)"
 )
-MENTIONED = (
+UNDER_EVERY_MENTION = (
     "by touchpoint, a signal counts under every touchpoint it mentions "
     "(view=mentions, the default; view=primary counts it once)"
 )
@@ -74,7 +80,7 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric(
-            "volume", "count()", (("volume", "count()"),), f"signals (every channel, with or without text); {MENTIONED}"
+            "volume", "count()", (("volume", "count()"),), f"signals (every channel, with or without text); {UNDER_EVERY_MENTION}"
         ),
         Metric(
             "nps",
@@ -85,14 +91,14 @@ METRICS: dict[str, Metric] = {
                 ("passives", f"countIf({NPS} AND score_value > 6 AND score_value < 9)"),
                 ("detractors", f"countIf({DETRACTOR})"),
             ),
-            f"Net Promoter Score: % promoters (9-10) minus % detractors (0-6), -100..100; {SCORED}",
+            f"Net Promoter Score: % promoters (9-10) minus % detractors (0-6), -100..100; {ONCE_UNDER_PRIMARY}",
             PRIMARY,
         ),
         Metric(
             "csat",
             f"countIf({CSAT})",
             (("csat", pct(f"countIf({CSAT_SATISFIED})", f"countIf({CSAT})")),),
-            f"CSAT: % of 1-5 responses scoring 4 or 5; {SCORED}",
+            f"CSAT: % of 1-5 responses scoring 4 or 5; {ONCE_UNDER_PRIMARY}",
             PRIMARY,
         ),
         Metric(
@@ -102,25 +108,28 @@ METRICS: dict[str, Metric] = {
                 ("ces", f"round(avgIf(score_value, {CES}), 2)"),
                 ("ces_easy_pct", pct(f"countIf({CES} AND score_value >= 5)", f"countIf({CES})")),
             ),
-            f"Customer Effort Score: mean on 1-7 (higher = easier), and % scoring 5-7; {SCORED}",
+            f"Customer Effort Score: mean on 1-7 (higher = easier), and % scoring 5-7; {ONCE_UNDER_PRIMARY}",
             PRIMARY,
         ),
         Metric(
             "sentiment",
-            f"countIf({TEXT})",
+            f"countIf({SCORED})",
             (
-                ("sentiment", pct(f"countIf({POSITIVE}) - countIf({NEGATIVE})", f"countIf({TEXT})")),
-                ("sentiment_mean", f"round(avgIf(sentiment_score, {TEXT}), 3)"),
+                ("sentiment", pct(f"countIf({POSITIVE}) - countIf({NEGATIVE})", f"countIf({SCORED})")),
+                ("sentiment_mean", f"round(avgIf(sentiment_score, {SCORED}), 3)"),
                 ("positive", f"countIf({POSITIVE})"),
                 ("negative", f"countIf({NEGATIVE})"),
+                ("unscored", f"countIf({UNSCORED})"),
             ),
-            f"net sentiment: % positive minus % negative; sentiment_mean in [-1, 1]; {MENTIONED}",
+            "net sentiment: % positive minus % negative of scored texts; sentiment_mean in [-1, 1]; "
+            f"unscored = texts the model cannot read (e.g. their language), not in n; {UNDER_EVERY_MENTION}",
+            having="n > 0 OR unscored > 0",
         ),
         Metric(
             "emotions",
-            f"countIf({TEXT})",
+            f"countIf({SCORED})",
             (),  # one row per emotion: see queries.emotion_sql
-            f"% of signals with text that carry each emotion (one row per emotion); {MENTIONED}",
+            f"% of scored texts that carry each emotion (one row per emotion); {UNDER_EVERY_MENTION}",
         ),
     )
 }  # fmt: skip

@@ -1,8 +1,10 @@
 """`touchpoint enrich`: JSONL in, JSONL out, no broker and no store.
 
-Every input object comes back with ``sentiment`` {label, score}, ``emotions``,
+Every input object comes back with ``sentiment`` {label, score} (label ``unknown``
+with a ``reason`` where the model cannot read the text), ``emotions``,
 ``touchpoints``, ``primary_touchpoint`` (where a score would count), ``journey_stage``,
-``language`` and ``text_redacted``.
+``language`` and ``text_redacted``. An object's ``brand`` selects that brand's
+sentiment prior where one was estimated.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
             brands = [obj.get("brand") for obj in batch]
             for obj, hint, result in zip(batch, hints, enricher.enrich(texts, hints, brands=brands)):
+                sentiment = {"label": result.sentiment_label, "score": result.sentiment_score}
+                if result.sentiment_reason:
+                    sentiment["reason"] = result.sentiment_reason
                 obj.update(
-                    sentiment={"label": result.sentiment_label, "score": result.sentiment_score},
+                    sentiment=sentiment,
                     emotions=result.emotions,
                     touchpoints=result.touchpoints,
                     primary_touchpoint=primary_touchpoint(hint, result.touchpoints),

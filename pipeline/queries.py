@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, PRIMARY, TEXT, TOUCHPOINT_VIEWS, check_names, view_of
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, PRIMARY, SCORED, TOUCHPOINT_VIEWS, check_names, view_of
 from touchpoint.pipeline.store import Store
 
 TIME_DIMS = ("day", "week")
@@ -88,7 +88,7 @@ def metric_sql(
     time_first = [d for d in dims if d in TIME_DIMS]
     if metric == "emotions":
         inner = (
-            f"SELECT {', '.join(keys)}, countIf({TEXT}) AS n, "
+            f"SELECT {', '.join(keys)}, countIf({SCORED}) AS n, "
             "sumMap(arrayMap(e -> toString(e), arrayDistinct(emotions)), "
             "arrayMap(e -> toUInt64(1), arrayDistinct(emotions))) AS m "
             f"{source} GROUP BY {', '.join(group)} HAVING n > 0"
@@ -100,7 +100,7 @@ def metric_sql(
         )
     columns = ", ".join(f"{expr} AS {name}" for name, expr in m.columns)
     order = ", ".join([*time_first, "n DESC", *group]) if not time_first else ", ".join(group)
-    return f"SELECT {', '.join(keys)}, {columns}, {m.n} AS n {source} GROUP BY {', '.join(group)} HAVING n > 0 ORDER BY {order}"
+    return f"SELECT {', '.join(keys)}, {columns}, {m.n} AS n {source} GROUP BY {', '.join(group)} HAVING {m.having} ORDER BY {order}"
 
 
 def _label_view(rows: list[dict[str, Any]], metric: str, dims: Sequence[str], view: str | None) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ SIGNAL_COLUMNS = (
     "occurred_at", "ingested_at", "enriched_at", "text_redacted", "pii_found", "language",
     "score_metric", "score_value", "score_scale_min", "score_scale_max", "touchpoint_hint",
     "touchpoints", "journey_stage", "sentiment_label", "sentiment_score", "emotions", "url",
-    "attributes", "model_version", "primary_touchpoint",
+    "attributes", "model_version", "primary_touchpoint", "sentiment_reason",
 )  # fmt: skip
 
 

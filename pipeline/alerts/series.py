@@ -24,7 +24,7 @@ from touchpoint.pipeline.metrics_sql import (
     NPS,
     POSITIVE,
     PROMOTER,
-    TEXT,
+    SCORED,
 )  # fmt: skip
 from touchpoint.pipeline.queries import FINAL_SETTINGS, STAMP, UNACTIONABLE
 from touchpoint.pipeline.store import Store
@@ -74,14 +74,14 @@ def alert_metrics(emotions: Sequence[str]) -> tuple[AlertMetric, ...]:
     return (
         AlertMetric("volume", "up", "count", "volume", "n", label="volume spike (signals)"),
         AlertMetric("volume", "down", "count", "volume", "n", label="volume drop (signals)"),
-        AlertMetric("sentiment", "down", "net", "rates", "text_n", "positive", "negative", TEXT, NEGATIVE,
+        AlertMetric("sentiment", "down", "net", "rates", "text_n", "positive", "negative", SCORED, NEGATIVE,
                     "net sentiment drop (% positive - % negative)"),
         AlertMetric("nps", "down", "net", "rates", "nps_n", "promoters", "detractors", NPS, DETRACTOR,
                     "NPS drop (% promoters - % detractors)"),
         AlertMetric("csat", "down", "share", "rates", "csat_n", "csat_satisfied", "", CSAT, f"{CSAT} AND NOT ({CSAT_SATISFIED})",
                     "CSAT drop (% scoring 4-5)"),
         *(
-            AlertMetric(e, "up", "share", "rates", "text_n", f"emotion_{e}", "", TEXT, f"has(emotions, '{e}')",
+            AlertMetric(e, "up", "share", "rates", "text_n", f"emotion_{e}", "", SCORED, f"has(emotions, '{e}')",
                         f"rising share of {e} (% of texts)")
             for e in emotions
         ),
@@ -117,7 +117,7 @@ SeriesKey = tuple[str, str, str]  # (brand, dimension, value): dimension is bran
 def _aggregates(emotions: Sequence[str]) -> list[tuple[str, str]]:
     return [
         ("n", "count()"),
-        ("text_n", f"countIf({TEXT})"),
+        ("text_n", f"countIf({SCORED})"),
         ("positive", f"countIf({POSITIVE})"),
         ("negative", f"countIf({NEGATIVE})"),
         ("nps_n", f"countIf({NPS})"),
@@ -125,7 +125,7 @@ def _aggregates(emotions: Sequence[str]) -> list[tuple[str, str]]:
         ("detractors", f"countIf({DETRACTOR})"),
         ("csat_n", f"countIf({CSAT})"),
         ("csat_satisfied", f"countIf({CSAT_SATISFIED})"),
-        *((f"emotion_{e}", f"countIf({TEXT} AND has(emotions, {{emotion_{i}:String}}))") for i, e in enumerate(emotions)),
+        *((f"emotion_{e}", f"countIf({SCORED} AND has(emotions, {{emotion_{i}:String}}))") for i, e in enumerate(emotions)),
     ]
 
 

@@ -68,6 +68,15 @@ async def test_signal_flows_enriched_into_clickhouse_and_counts_once(live_settin
         assert nps[0]["n"] == 2  # stored three times, counted twice: once per signal
         assert nps[0]["nps"] == 0.0  # one promoter, one detractor
 
+        # written for this test: a comment in a language the sentiment model cannot read (issue 13)
+        french = survey("resp-3", "Le colis est arrivé trempé et en retard, et personne ne répond au téléphone.", 3)
+        await produce(live_settings, french)
+        [row] = await wait_for(lambda: stored_rows(app, sql, {"id": french.signal_id}))
+        assert row["language"] == "fr" and row["sentiment_label"] == "unknown" and row["sentiment_score"] is None
+        assert row["sentiment_reason"].startswith("language fr:")
+        [sentiment] = await app.touchpoint["reader"].call(metric_by, "sentiment", "brand")
+        assert sentiment["unscored"] == 1 and sentiment["n"] == 2  # left out of net sentiment, counted apart
+
 
 async def test_malformed_record_is_dead_lettered_and_the_next_one_flows(live_settings: Settings, enricher) -> None:
     good = survey("resp-3", "The promo code did not work at checkout", 4)

@@ -100,8 +100,28 @@ def enriched_v1_record() -> dict:
 def test_enriched_v2_carries_the_primary_touchpoint_both_ways() -> None:
     """v2 appends primary_touchpoint: a v1 reader skips it, a v2 reader reads v1 messages with null."""
     versions = load_schema_files("enriched_signal")
-    new, old = AvroCodec("enriched_signal", versions), AvroCodec("enriched_signal", {1: versions[1]})
+    new = AvroCodec("enriched_signal", {1: versions[1], 2: versions[2]})
+    old = AvroCodec("enriched_signal", {1: versions[1]})
     data = new.encode({**enriched_v1_record(), "primary_touchpoint": "checkout"})
     assert new.writer_version(data) == 2 and new.decode(data)["primary_touchpoint"] == "checkout"
     assert old.decode(data) == enriched_v1_record()
     assert new.decode(old.encode(enriched_v1_record())) == {**enriched_v1_record(), "primary_touchpoint": None}
+
+
+def test_enriched_v3_carries_the_sentiment_reason_both_ways() -> None:
+    """v3 appends sentiment_reason: v1 and v2 readers skip it, a v3 reader reads v1 and v2 messages with null."""
+    versions = load_schema_files("enriched_signal")
+    new = AvroCodec("enriched_signal", versions)
+    v2 = AvroCodec("enriched_signal", {1: versions[1], 2: versions[2]})
+    v1 = AvroCodec("enriched_signal", {1: versions[1]})
+    reason = "language fr: sentiment accuracy 0.55 on packaged data, below 0.80"
+    unknown = {**enriched_v1_record(), "language": "fr", "sentiment_label": "unknown", "sentiment_score": None}
+    data = new.encode({**unknown, "primary_touchpoint": "checkout", "sentiment_reason": reason})
+    assert new.writer_version(data) == 3
+    assert new.decode(data) == {**unknown, "primary_touchpoint": "checkout", "sentiment_reason": reason}
+    assert v2.decode(data) == {**unknown, "primary_touchpoint": "checkout"}
+    assert v1.decode(data) == unknown
+    from_v2 = new.decode(v2.encode({**enriched_v1_record(), "primary_touchpoint": "checkout"}))
+    assert from_v2 == {**enriched_v1_record(), "primary_touchpoint": "checkout", "sentiment_reason": None}
+    from_v1 = new.decode(v1.encode(enriched_v1_record()))
+    assert from_v1 == {**enriched_v1_record(), "primary_touchpoint": None, "sentiment_reason": None}
