@@ -12,7 +12,10 @@ Policy, checked on every consumer-lag tick (:func:`check_for_reset`):
 1. **Unknown topics** (one of the worker's topics is missing on the broker):
    recreate them with ``topic_partitions`` partitions.
 2. **Offsets beyond the log end** (a partition's committed offset is past the
-   new log's end): the old offsets mean nothing on this log.
+   new log's end) at two checks in a row, with the same committed offset: the
+   old offsets mean nothing on this log. One check is not enough: under load
+   Tansu's ListOffsets answer can trail its log by a few records for a moment
+   (seen by bench/e2e.py), and a false alarm would rebalance a healthy group.
 3. In either case: one error line naming what happened and this policy, the
    ``touchpoint_consumer_log_resets_total`` counter, and a rejoin of the
    consumer group, so every partition starts again from the offsets the
@@ -49,14 +52,25 @@ def beyond_log_end(highwaters: Mapping[Any, int | None], committed: Mapping[Any,
     ]  # fmt: skip
 
 
+def confirmed(beyond: list[Any], committed: Mapping[Any, int | None], suspects: dict[Any, int | None]) -> list[Any]:
+    """Of the partitions beyond their log end now, those that were so at the last check too, with the same
+    committed offset (rule 2); ``suspects`` carries this check's partitions to the next."""
+    seen_before = [tp for tp in beyond if tp in suspects and suspects[tp] == committed[tp]]
+    suspects.clear()
+    suspects.update({tp: committed[tp] for tp in beyond})
+    return seen_before
+
+
 async def check_for_reset(
-    app: faust.App, settings: Settings, highwaters: Mapping[Any, int | None], committed: Mapping[Any, int | None]
-) -> bool:
-    """Apply the policy above when the broker lost its state; True when it did."""
+    app: faust.App, settings: Settings, highwaters: Mapping[Any, int | None], committed: Mapping[Any, int | None],
+    suspects: dict[Any, int | None],
+) -> bool:  # fmt: skip
+    """Apply the policy above when the broker lost its state; True when it did. ``suspects``: the same dict at
+    every check (partitions beyond their log end at the previous one)."""
     cluster = await app.producer._ensure_producer().client.fetch_all_metadata()  # the worker's own connection
     known = cluster.topics()
     missing = [t for t in (settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter) if t not in known]
-    beyond = beyond_log_end(highwaters, committed)
+    beyond = confirmed(beyond_log_end(highwaters, committed), committed, suspects)
     if not missing and not beyond:
         return False
     what = []
@@ -72,6 +86,7 @@ async def check_for_reset(
         settings.kafka_bootstrap, "; ".join(what),
     )  # fmt: skip
     metrics.CONSUMER_LOG_RESETS.inc()
+    suspects.clear()
     await create_topics(settings, missing)
     rejoin(app)
     return True

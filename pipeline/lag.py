@@ -86,6 +86,7 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
     progress = CommitProgress(settings.commit_stall_s)
     app.touchpoint["commits"] = progress
     shown: set[Any] = set()
+    suspects: dict[Any, int | None] = {}  # partitions beyond their log end at the last tick (broker_reset.py)
 
     @app.timer(interval=interval_s, name="touchpoint_consumer_lag")
     async def publish_lag() -> None:
@@ -106,7 +107,7 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
         shown.clear()
         shown.update(state.lag)
         try:
-            if await check_for_reset(app, settings, state.highwater, state.committed):
+            if await check_for_reset(app, settings, state.highwater, state.committed, suspects):
                 for tp in list(shown):  # the old logs' numbers mean nothing now
                     progress.forget(tp)
         except Exception as exc:  # the broker may be away right now; the next tick checks again
