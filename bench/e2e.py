@@ -175,6 +175,7 @@ async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | N
     settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port())
     await produce(settings, signals_of(tag, texts))
     stored: set[str] = set()
+    print(f"  ({len(texts)} signals in {settings.topic_raw}; worker starting)", flush=True)
     async with running_worker(settings, enricher) as app:
         watch_inserts(app, lambda rows: stored.update(row[0] for row in rows))
         with poller(settings.web_port) if polled else contextlib.nullcontext():

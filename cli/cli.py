@@ -77,7 +77,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from touchpoint.pipeline.app import create_app
 
-    app = create_app(settings.with_overrides(web_enabled=True))
+    role = {"worker_role": args.role} if args.role else {}
+    app = create_app(settings.with_overrides(web_enabled=True, **role))
     app.finalize()
     app.worker_init()
     app.worker_init_post_autodiscover()
@@ -87,6 +88,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.pipeline.store import Store
+
+    if args.cluster:  # a cluster's DDL is printed for clickhouse-client, not applied from here (pipeline/cluster.py)
+        from touchpoint.pipeline.cluster import cluster_sql_path, render
+
+        statements = render(cluster_sql_path().read_text(encoding="utf-8"), settings.clickhouse_database, args.cluster)
+        print(";\n\n".join(s.sql for s in statements) + ";")
+        return 0
 
     store = Store.from_settings(settings)
     try:
@@ -527,9 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="a production worker (the Faust worker of touchpoint.pipeline.app)")
     worker.epilog = "Any other option goes to faust's worker command, e.g. -p/--web-port PORT, --without-web."
+    worker.add_argument("--role", choices=["all", "enrich", "sink"],
+                        help="enrich: models only, scale with the partitions of signals.raw; sink: store, API, routing, "
+                             "alerts; all: both (default: settings.worker_role)")  # fmt: skip
     worker.set_defaults(run=cmd_worker)
 
-    sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)").set_defaults(run=cmd_migrate)
+    migrate = sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)")
+    migrate.add_argument("--cluster", metavar="NAME", help="print the DDL for a replicated, sharded cluster instead "
+                         "(ReplicatedReplacingMergeTree + Distributed): pipe it into `clickhouse-client --multiquery`")
+    migrate.set_defaults(run=cmd_migrate)
 
     imp = sub.add_parser("import", help="backfill a CSV/JSONL file into signals.raw")
     imp.add_argument("file")

@@ -7,16 +7,20 @@ executor. The encoder runs once per text; every head reuses the embedding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from touchpoint.models.emotion import EmotionTagger
-from touchpoint.models.encoder import ENCODER_NAME, SentenceEncoder
+from touchpoint.models.encoder import ENCODER_NAME, Encoded, SentenceEncoder
 from touchpoint.models.language import detect_language
 from touchpoint.models.pii import PiiRedactor
 from touchpoint.models.sentiment import SentimentHead, normalise_text
 from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger, resolve_taxonomy
+
+if TYPE_CHECKING:
+    from touchpoint.models.onnx_encoder import OnnxEncoder
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,25 @@ class EnricherConfig:
     sentiment_model: str | None = None  # a Hugging Face classifier (folder or hub id) instead of the head
     sentiment_label_map: dict[str, str] | None = None  # its labels -> negative|neutral|positive
     emotion_min_similarity: float | None = None  # None: the calibrated default in models/emotion.py
+    # Who runs the encoder: torch, or ONNX Runtime on a file this project exports from the same weights
+    # (models/onnx_encoder.py): onnx-fp32 (same numbers) or onnx-int8 (quantised; see the model card).
+    encoder_backend: str = "torch"
+    onnx_dir: str | None = None  # where exported ONNX files live; None: .touchpoint/models
+    inference_threads: int = 0  # ONNX Runtime's intra-op threads; 0: one per core
+
+
+def load_encoder(config: EnricherConfig) -> "SentenceEncoder | OnnxEncoder":
+    """The encoder the config names; an ONNX backend exports the torch encoder's weights on first use."""
+    encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens)
+    if config.encoder_backend == "torch":
+        return encoder
+    precision = config.encoder_backend.removeprefix("onnx-")
+    if config.encoder_backend not in ("onnx-fp32", "onnx-int8"):
+        raise ValueError(f"encoder backend {config.encoder_backend!r} is not torch, onnx-fp32 or onnx-int8")
+    from touchpoint.models.onnx_encoder import OnnxEncoder
+
+    folder = Path(config.onnx_dir) if config.onnx_dir else Path(".touchpoint") / "models"
+    return OnnxEncoder.from_torch(encoder, folder, precision, config.inference_threads)  # type: ignore[arg-type]
 
 
 def load_sentiment(config: EnricherConfig):  # type: ignore[no-untyped-def]
@@ -67,7 +90,7 @@ class Enricher:
 
     def __init__(self, config: EnricherConfig | None = None) -> None:
         config = config or EnricherConfig()
-        self.encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens)
+        self.encoder = load_encoder(config)
         self.sentiment = load_sentiment(config)
         self.taxonomy = Taxonomy.load(config.taxonomy_path)
         self.touchpoints = TouchpointTagger(
@@ -89,8 +112,10 @@ class Enricher:
             brand: PiiRedactor(config.phone_region, phone_regions=regions)
             for brand, regions in (config.phone_regions_by_brand or {}).items()
         }
-        self.version = f"{ENCODER_NAME}/{self.sentiment.version}/taxonomy-v{self.taxonomy.version}"
+        backend = "" if config.encoder_backend == "torch" else f"+{config.encoder_backend}"
+        self.version = f"{ENCODER_NAME}{backend}/{self.sentiment.version}/taxonomy-v{self.taxonomy.version}"
         self.encoder_batch_size = config.encoder_batch_size
+        self.rechecked = 0  # texts a quantised encoder handed to the exact one (:meth:`_recheck`)
 
     def touchpoints_for(self, brand: str | None) -> TouchpointTagger:
         """The brand's taxonomy pack (settings `taxonomy_packs`), else the default one."""
@@ -100,39 +125,73 @@ class Enricher:
         self, texts: Sequence[str | None], hints: Sequence[str | None] | None = None,
         brands: Sequence[str | None] | None = None,
     ) -> list[Enrichment]:  # fmt: skip
-        """Enrichments in input order; ``brands`` picks each text's taxonomy pack and phone regions."""
+        """Enrichments in input order; ``brands`` picks each text's taxonomy pack and phone regions.
+
+        A signal without text (a bare score) never reaches a model: only its
+        touchpoint hint is read, so score-only batches cost next to nothing.
+        """
         hints = list(hints) if hints is not None else [None] * len(texts)
         brands = list(brands) if brands is not None else [None] * len(texts)
+        reading = [i for i, text in enumerate(texts) if text and text.strip()]
+        results = self._without_text(hints, brands) if len(reading) < len(texts) else [None] * len(texts)
+        if reading:
+            read = self._with_text([texts[i] for i in reading], [hints[i] for i in reading], [brands[i] for i in reading])
+            for i, enrichment in zip(reading, read):
+                results[i] = enrichment
+        return results  # type: ignore[return-value]
+
+    def _without_text(self, hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
+        """Score-only signals: the hint's touchpoint (and stage) when it names one, nothing else."""
+        tags = self._tag_by_brand(np.zeros((len(hints), self.encoder.dim), dtype=np.float32), hints, brands)
+        return [
+            Enrichment(text_redacted=None, pii_found=[], language="und", sentiment_label=None, sentiment_score=None,
+                       emotions=[], touchpoints=tags[i][0] if hints[i] else [], journey_stage=tags[i][1] if hints[i] else "unknown")
+            for i in range(len(hints))
+        ]  # fmt: skip
+
+    def _with_text(self, texts: list[str], hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
         redactions = [self.brand_redactors.get(b, self.redactor).redact(t) for t, b in zip(texts, brands)]
         clean = [r.text for r in redactions]
-        normalised = [normalise_text(text) if text else text for text in clean]
+        normalised = [normalise_text(text) for text in clean]
         encoded = self.encoder.encode_rich(normalised, batch_size=self.encoder_batch_size)
-        embeddings = encoded.sentence
         sentiments = self.sentiment.predict_texts(normalised, encoded)
-        has_text = [bool(text and text.strip()) for text in clean]
-        labels = [s.label if present else None for s, present in zip(sentiments, has_text)]
-        emotions = self.emotions.tag(
-            embeddings, [s.probabilities if present else None for s, present in zip(sentiments, has_text)]
-        )
+        encoded, sentiments = self._recheck(normalised, encoded, sentiments)
+        embeddings = encoded.sentence
+        emotions = self.emotions.tag(embeddings, [s.probabilities for s in sentiments])
         tags = self._tag_by_brand(embeddings, hints, brands)
-        results = []
-        for i, present in enumerate(has_text):
-            touchpoints, stage = tags[i]
-            if not present and not hints[i]:
-                touchpoints, stage = [], "unknown"
-            results.append(
-                Enrichment(
-                    text_redacted=clean[i] if present else None,
-                    pii_found=list(redactions[i].found),
-                    language=detect_language(clean[i]) if present else "und",
-                    sentiment_label=labels[i],
-                    sentiment_score=round(sentiments[i].score, 4) if present else None,
-                    emotions=emotions[i] if present else [],
-                    touchpoints=touchpoints,
-                    journey_stage=stage,
-                )
+        return [
+            Enrichment(
+                text_redacted=clean[i],
+                pii_found=list(redactions[i].found),
+                language=detect_language(clean[i]),
+                sentiment_label=sentiments[i].label,
+                sentiment_score=round(sentiments[i].score, 4),
+                emotions=emotions[i],
+                touchpoints=tags[i][0],
+                journey_stage=tags[i][1],
             )
-        return results
+            for i in range(len(texts))
+        ]
+
+    def _recheck(self, texts: list[str], encoded: Encoded, sentiments: list[Any]) -> tuple[Encoded, list[Any]]:
+        """With a quantised encoder, texts whose sentiment decision is close (margin under the encoder's
+        ``recheck_margin``) are encoded again exactly (fp32, same weights) and classified again, so the
+        quantisation noise cannot flip them (models/onnx_encoder.py)."""
+        exact = getattr(self.encoder, "exact", None)
+        if exact is None or not isinstance(self.sentiment, SentimentHead):
+            return encoded, sentiments
+        margins = self.sentiment.decision_margins(sentiments)
+        rows = [i for i, margin in enumerate(margins) if margin < self.encoder.recheck_margin]
+        if not rows:
+            return encoded, sentiments
+        again = exact.encode_rich([texts[i] for i in rows], batch_size=self.encoder_batch_size)
+        encoded = Encoded(encoded.sentence.copy(), encoded.layer_means.copy(), encoded.last_max.copy())
+        encoded.sentence[rows], encoded.layer_means[rows], encoded.last_max[rows] = again.sentence, again.layer_means, again.last_max
+        sentiments = list(sentiments)
+        for i, result in zip(rows, self.sentiment.predict_texts([texts[i] for i in rows], again)):
+            sentiments[i] = result
+        self.rechecked += len(rows)
+        return encoded, sentiments
 
     def _tag_by_brand(
         self, embeddings: np.ndarray, hints: list[str | None], brands: list[str | None]

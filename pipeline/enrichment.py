@@ -22,6 +22,7 @@ from touchpoint.core import metrics
 from touchpoint.core.deadletter import dead_letter
 from touchpoint.core.sealing import Sealer, SealError
 from touchpoint.core.settings import Settings
+from touchpoint.models.encoder import inference_threads
 from touchpoint.models.enricher import Enricher, EnricherConfig
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 from touchpoint.schemas.signal import InvalidSignal, validate_record
@@ -47,6 +48,9 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         phone_regions_by_brand={b: tuple(r) for b, r in settings.phone_regions_by_brand.items()},
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
+        encoder_backend=settings.encoder_backend,
+        onnx_dir=str(settings.data_dir / "models"),
+        inference_threads=inference_threads(settings.torch_threads),
     )
 
 

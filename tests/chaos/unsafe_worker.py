@@ -13,20 +13,18 @@ import sys
 
 import touchpoint.pipeline.app as app_module
 from touchpoint.cli import main
-from touchpoint.pipeline.acks import HeldBatch
-
-safe = app_module.process_in_place
+from touchpoint.pipeline.acks import HeldBatch, InFlight
 
 
-async def commit_first(stream, events, work, status, **retry) -> None:  # type: ignore[no-untyped-def]
-    if status.name != "sink_batch":
-        return await safe(stream, events, work, status, **retry)
-    batch = HeldBatch(events)
-    await batch.release(stream)  # the bug under test: offsets go before the rows are safe
-    await asyncio.sleep(3600)  # ...and the insert never happens before the crash
+class CommitFirst(InFlight):
+    async def submit(self, events, work) -> None:  # type: ignore[no-untyped-def]
+        if self.status.name != "sink_batch":
+            return await super().submit(events, work)
+        await HeldBatch(events).release(self.stream)  # the bug under test: offsets go before the rows are safe
+        await asyncio.sleep(3600)  # ...and the insert never happens before the crash
 
 
-app_module.process_in_place = commit_first
+app_module.InFlight = CommitFirst
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
