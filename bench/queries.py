@@ -71,7 +71,7 @@ SELECT
     multiIf(score > 0.25, 'positive', score < -0.25, 'negative', 'neutral'), score,
     multiIf(score < -0.25 AND bitShiftRight(h, 32) % 3 = 0, ['frustration'], score < -0.6 AND bitShiftRight(h, 32) % 3 = 1, ['anger'],
             score > 0.5 AND bitShiftRight(h, 32) % 4 = 0, ['joy', 'gratitude'], []),
-    NULL, map(), 'bench'
+    NULL, map(), 'bench', {list(TOUCHPOINTS)}[t1]
 FROM (
     SELECT number + {{offset:UInt64}} AS id, cityHash64(id) AS h, sipHash64(id) AS h2,
            ['survey', 'chat', 'email', 'call', 'social', 'review'][1 + h % 6] AS ch,
@@ -126,6 +126,7 @@ def main(n: int = 1_000_000) -> None:
             "NPS by touchpoint, last 7 days": lambda: metric_by(store, "nps", "touchpoint", week),
             "NPS by touchpoint, 7d vs previous 7d": lambda: metric_by(store, "nps", "touchpoint", week, compare=True),
             "NPS by touchpoint, all 180 days": lambda: metric_by(store, "nps", "touchpoint"),
+            "NPS by touchpoint, mentions, 180 days": lambda: metric_by(store, "nps", "touchpoint", view="mentions"),
             "net sentiment by week, all": lambda: metric_by(store, "sentiment", "week"),
             "net sentiment by touchpoint x week": lambda: metric_rows(store, "sentiment", ("touchpoint", "week")),
             "CSAT by stage, last 30 days": lambda: metric_by(store, "csat", "stage", month),

@@ -12,7 +12,7 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,12 +32,7 @@ def parse_when(value: str | None) -> datetime | None:
     """An ISO date/time, or a span back from now such as 24h, 7d, 4w."""
     from touchpoint.core.times import parse_time_expression
 
-    if not value:
-        return None
-    try:
-        return parse_time_expression(value)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+    return parse_time_expression(value) if value else None  # InvalidTime: one line and exit 2 (touchpoint.errors)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -73,17 +68,32 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Faust's own worker command, run on an app built from these settings (no environment hand-off)."""
+    from aiokafka.errors import KafkaConnectionError
     from faust.cli.faust import cli
 
+    from touchpoint.core.broker import kafka_ready
     from touchpoint.pipeline.app import create_app
 
+    if not asyncio.run(kafka_ready(settings.kafka_bootstrap, timeout_s=10.0)):  # say so now, not after retries
+        raise KafkaConnectionError(f"no Kafka broker answers at {settings.kafka_bootstrap}")
     role = {"worker_role": args.role} if args.role else {}
-    app = create_app(settings.with_overrides(web_enabled=True, **role))
+    web_port = web_port_of(args.faust_args, settings.web_port)
+    app = create_app(settings.with_overrides(web_enabled=True, web_port=web_port, **role))
     app.finalize()
     app.worker_init()
     app.worker_init_post_autodiscover()
     cli.main(args=["worker", "-l", settings.log_level, *args.faust_args], prog_name="touchpoint", app=app)
     return 0
+
+
+def web_port_of(faust_args: Sequence[str], default: int) -> int:
+    """The port faust's worker will serve on: -p/--web-port PORT (or --web-port=PORT), else the setting."""
+    for i, arg in enumerate(faust_args):
+        if arg in ("-p", "--web-port") and i + 1 < len(faust_args) and faust_args[i + 1].isdigit():
+            return int(faust_args[i + 1])
+        if arg.startswith("--web-port=") and arg.split("=", 1)[1].isdigit():
+            return int(arg.split("=", 1)[1])
+    return default
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -143,6 +153,18 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             "check TOUCHPOINT_KAFKA_BOOTSTRAP and run the same import again (it is safe to repeat)"
         )
         return 1
+    if args.wait:
+        from touchpoint.follow import follow
+
+        followed = follow(settings, summary.signal_ids, console, args.wait_timeout)
+        console.print(
+            f"stored {followed.stored} / dead-lettered {followed.dead_lettered} in the worker"
+            f" (+ {summary.dead_lettered} at import)" + (f" / still in flight {followed.in_flight}" if followed.in_flight else "")
+        )
+        if followed.in_flight:
+            err.print(f"[red]error:[/] {followed.in_flight} signals were not stored after {args.wait_timeout:.0f}s; "
+                      "is a worker running (`touchpoint up` or `touchpoint worker`)? `touchpoint dlq balance` follows up")
+            return 1
     return 0
 
 
@@ -182,31 +204,29 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
-    from touchpoint.pipeline.queries import Filters, metric_by
-    from touchpoint.pipeline.store import Store
+    from touchpoint.pipeline.metrics_sql import VIEWS, view_of
+    from touchpoint.pipeline.queries import Filters
+    from touchpoint.reading import store_reader
 
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
-    store = Store.from_settings(settings)
-    try:
-        rows = metric_by(store, args.metric, args.by, filters, settings.min_responses, compare=args.compare)
-    except ValueError as exc:  # e.g. --compare without --since: say what to fix
-        err.print(f"[red]error:[/] {exc}")
-        return 2
-    finally:
-        store.close()
+    with store_reader(settings) as read:
+        try:
+            rows = read("metric_rows", args.metric, [args.by], filters, settings.min_responses, args.compare, args.view)
+        except ValueError as exc:  # e.g. --compare without --since: say what to fix
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            return 2
+    if args.by == "touchpoint":  # which attribution the numbers use (stderr: json and csv stay clean)
+        view = view_of(args.metric, args.view)
+        err.print(f"{view} view: {VIEWS[view]}", markup=False)
     print_rows(rows, args.format)
     return 0
 
 
 def cmd_journey(settings: Settings, args: argparse.Namespace) -> int:
-    from touchpoint.pipeline.queries import journey
-    from touchpoint.pipeline.store import Store
+    from touchpoint.reading import store_reader
 
-    store = Store.from_settings(settings)
-    try:
-        rows = journey(store, args.customer_id, args.limit)
-    finally:
-        store.close()
+    with store_reader(settings) as read:
+        rows = read("journey", args.customer_id, args.limit)
     print_rows(rows, args.format)
     return 0 if rows else 1
 
@@ -215,11 +235,13 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.status import Status
 
     from touchpoint.pipeline.queries import Filters
-    from touchpoint.pipeline.report import write_report
+    from touchpoint.pipeline.report import save_report
+    from touchpoint.reading import store_reader
 
     filters = Filters(parse_when(args.since), parse_when(args.until), args.brand, args.channel)
-    with Status("querying ClickHouse and drawing the report", console=err):
-        path = write_report(settings, Path(args.out) if args.out else None, filters)
+    with Status("querying ClickHouse and drawing the report", console=err), store_reader(settings) as read:
+        data = read("report_data", filters, settings.min_responses)
+    path = save_report(data, Path(args.out) if args.out else settings.data_dir / "report.html")
     console.print(f"report written to {path.resolve()} (self-contained HTML: open it in any browser)")
     return 0
 
@@ -358,17 +380,21 @@ def _user_name() -> str:
 
 def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
     """`touchpoint cases list|show|ack|close|reopen|stats`: the closed loop, read and moved in ClickHouse."""
-    from touchpoint.pipeline.cases import case_detail, list_cases, transition
-    from touchpoint.pipeline.loop_metrics import loop_summary
     from touchpoint.pipeline.queries import Filters
-    from touchpoint.pipeline.store import Store
+    from touchpoint.reading import move_case, store_reader
 
-    store = Store.from_settings(settings)
-    try:
+    if args.cases_action in ("ack", "close", "reopen"):
+        name = {"ack": "acknowledge", "close": "close", "reopen": "reopen"}[args.cases_action]
+        case, changed = move_case(settings, args.case_id, name, args.by or _user_name(),
+                                  getattr(args, "owner", None), getattr(args, "note", None))  # fmt: skip
+        state = f"{case['status']}" + ("" if changed else " (already)")
+        console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
+        return 0
+    with store_reader(settings) as read:  # a wrong id or a store to fix: touchpoint.errors says what to do
         if args.cases_action == "list":
             filters = {"status": args.status, "team": args.team, "priority": args.priority, "touchpoint": args.touchpoint,
                        "brand": args.brand, "customer_id": args.customer}  # fmt: skip
-            rows = list_cases(store, filters, args.breached, args.limit)
+            rows = read("list_cases", filters, args.breached, args.limit)
             shown = rows if args.format != "table" else [
                 {"case": r["case_id"], "status": r["status"], "team": r["team"], "priority": r["priority"],
                  "touchpoint": r["touchpoint"], "customer": r["customer_id"] or r["subject"][:12], "signals": r["signals"],
@@ -379,10 +405,10 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
             print_rows(shown, args.format)
             err.print(f"{len(rows)} case(s)", highlight=False)
         elif args.cases_action == "show":
-            print(json.dumps(case_detail(store, args.case_id), default=str, indent=2))
+            print(json.dumps(read("case_detail", args.case_id), default=str, indent=2))
         elif args.cases_action == "stats":
             filters = Filters(parse_when(args.since), parse_when(args.until), args.brand)
-            summary = loop_summary(store, filters, settings.min_responses)
+            summary = read("loop_summary", filters, settings.min_responses)
             if args.format == "json":
                 print(json.dumps(summary, default=str, indent=2))
             else:
@@ -390,27 +416,16 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
                 print_rows(summary["open_now"], args.format)
                 console.print("[bold]Cases opened in the period[/] (close_rate = % closed within SLA)")
                 print_rows(summary["by_team_touchpoint"], args.format)
-        else:
-            name = {"ack": "acknowledge", "close": "close", "reopen": "reopen"}[args.cases_action]
-            case, changed = transition(store, args.case_id, name, args.by or _user_name(), owner=getattr(args, "owner", None),
-                                       note=getattr(args, "note", None))  # fmt: skip
-            state = f"{case['status']}" + ("" if changed else " (already)")
-            console.print(f"case {case['case_id']}: {state}; owner {case['owner'] or '-'}; team {case['team']}", highlight=False)
-    finally:  # a wrong id, a refused move or a store to fix: touchpoint.errors says what to do
-        store.close()
     return 0
 
 
 def print_balance(settings: Settings, fmt: str) -> int:
     """produced / stored / dead-lettered (open, replayed) per source; 1 while something is in flight."""
     from touchpoint.pipeline.balance import balance
-    from touchpoint.pipeline.store import Store
+    from touchpoint.reading import store_reader
 
-    store = Store.from_settings(settings)
-    try:
-        rows = asyncio.run(balance(settings, store))
-    finally:
-        store.close()
+    with store_reader(settings) as read:
+        rows = asyncio.run(balance(settings, lambda ids: set(read("stored_ids", ids))))
     print_rows([row.row() for row in rows], fmt)
     in_flight = sum(row.in_flight for row in rows)
     err.print(
@@ -513,8 +528,15 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is one --help away) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
+    parser = Parser(prog="touchpoint", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (else TOUCHPOINT_CONFIG)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -556,6 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "email, phone, account, touchpoint, brand, attribute (repeatable)")  # fmt: skip
     imp.add_argument("--mapping", metavar="FILE.yaml", help="the same mapping as a YAML file (see connectors/mapping.py)")
     imp.add_argument("--dry-run", action="store_true", help="map the file and show the first records and dead letters; send nothing")
+    imp.add_argument("--wait", action="store_true", help="follow the records until each is stored or dead-lettered")
+    imp.add_argument("--wait-timeout", type=float, default=600.0, metavar="SECONDS", help="--wait: give up after this long")
     imp.add_argument("--show", type=int, default=5, help="--dry-run: how many records and dead letters to show")
     imp.set_defaults(run=cmd_import)
 
@@ -576,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--channel")
     query.add_argument("--format", choices=["table", "json", "csv"], default="table")
     query.add_argument("--compare", action="store_true", help="add change vs the previous period of the same length (needs --since)")
+    query.add_argument(
+        "--view", choices=["primary", "mentions"],
+        help="with --by touchpoint: count each signal once under its primary touchpoint, or under every touchpoint "
+        "it mentions (default: primary for nps/csat/ces, mentions for sentiment/emotions/volume)",
+    )  # fmt: skip
     query.set_defaults(run=cmd_query)
 
     report = sub.add_parser("report", help="the CX dashboard as one self-contained HTML file")
@@ -678,7 +707,8 @@ def configure_logging(settings: Settings, command: str, debug: bool) -> None:
     level = logging.DEBUG if debug else getattr(logging, settings.log_level.upper(), logging.WARNING)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if command not in LONG_RUNNING and not debug:  # their failures end in one clear line (touchpoint.errors)
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        for library in ("aiokafka", "urllib3"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

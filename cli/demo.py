@@ -106,7 +106,8 @@ async def ingest_and_wait(settings: Settings, files: list[Path], console: Consol
 
 def print_report(console: Console, result: DemoResult, min_n: int) -> None:
     table = Table(title="Customer experience by touchpoint (demo brand)", show_lines=False)
-    for column in ("touchpoint", "n", "net sentiment %", "mean score", "NPS (n)", "representative verbatim (redacted)"):
+    nps_column, verbatim_column = "NPS (n, each response at its primary touchpoint)", "representative verbatim (redacted)"
+    for column in ("touchpoint", "n", "net sentiment %", "mean score", nps_column, verbatim_column):
         table.add_column(column, overflow="fold")
     for row in result.touchpoints:
         low = " *" if row["low_confidence"] else ""

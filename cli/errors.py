@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAv
 from pydantic import ValidationError
 
 from touchpoint.core.settings import ConfigFileError, MissingSecret, Settings, mask_url
+from touchpoint.core.times import InvalidTime
 
 USAGE, BROKER, STORE = 2, 3, 4
 
@@ -45,8 +46,11 @@ def _store(exc: BaseException, settings: Settings | None) -> UserError:
     action = getattr(exc, "action", None)
     if action is StoreAction.CONFIGURATION:
         return UserError(f"ClickHouse at {where} refused: {exc}. {exc.hint}.", STORE)  # type: ignore[attr-defined]
+    detail = str(exc).splitlines()[0]
+    if any(sign in detail for sign in ("Max retries exceeded", "NewConnectionError", "Connection refused")):
+        detail = "no server answers there (connection refused)"
     return UserError(
-        f"cannot use ClickHouse at {where}: {str(exc).splitlines()[0][:300]}. Check TOUCHPOINT_CLICKHOUSE_URL "
+        f"cannot use ClickHouse at {where}: {detail[:300]}. Check TOUCHPOINT_CLICKHOUSE_URL "
         "(chdb://PATH or http(s)://user:pass@host:port/db) and that the server is up; a chdb folder can be open in "
         "one process at a time.",
         STORE,
@@ -62,6 +66,10 @@ def _file(exc: BaseException, settings: Settings | None) -> UserError:
 
 def _config(exc: BaseException, settings: Settings | None) -> UserError:
     return UserError(f"configuration error: {exc}", USAGE)
+
+
+def _time(exc: BaseException, settings: Settings | None) -> UserError:
+    return UserError(f"bad time: {exc}", USAGE)
 
 
 def _validation(exc: BaseException, settings: Settings | None) -> UserError:
@@ -90,6 +98,7 @@ def _handlers() -> list[tuple[type[BaseException], Callable[[BaseException, Sett
         (StoreError, _store),
         ((FileNotFoundError, IsADirectoryError, PermissionError), _file),  # type: ignore[list-item]
         ((ConfigFileError, MissingSecret, DataFileError), _config),  # type: ignore[list-item]
+        (InvalidTime, _time),
         (ValidationError, _validation),
         (RulesError, _routing),
         ((CaseNotFound, TransitionRefused), _case),  # type: ignore[list-item]

@@ -135,11 +135,6 @@ SINK_INSERT_FAILURES = Counter(
     "bad_rows (ClickHouse refused rows as data: bisected, the row at fault dead-lettered).",
     ["kind"],
 )
-SINK_ROWS_DEDUPLICATED = Counter(
-    "touchpoint_sink_rows_deduplicated_total",
-    "Rows repeating a signal_id already in the same insert batch; ReplacingMergeTree collapses them. "
-    "Repeats across batches are not knowable without a read and are not counted.",
-)
 
 # --- end to end and the worker ---------------------------------------------------------------
 END_TO_END_SECONDS = Histogram(

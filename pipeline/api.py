@@ -1,6 +1,6 @@
 """The metric API: JSON over HTTP on the worker's web server (Faust serves aiohttp).
 
-    GET /api/v1/metrics/{metric}?by=&since=&until=&brand=&channel=&compare=
+    GET /api/v1/metrics/{metric}?by=&since=&until=&brand=&channel=&compare=&view=
     GET /api/v1/top-negative?since=&until=&brand=&channel=&limit=&verbatims=
     GET /api/v1/journey/{customer_id}?limit=
     GET /api/v1/alerts?state=open|all&since=&brand=&limit=
@@ -26,10 +26,11 @@ from touchpoint.core.settings import Settings
 from touchpoint.core.times import parse_time_expression
 from touchpoint.pipeline.alerts.ledger import recent_alerts
 from touchpoint.pipeline.jsonable import to_json
-from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, VIEWS, view_of
 from touchpoint.pipeline.queries import TIME_DIMS, Filters, journey, metric_rows, top_negative
+from touchpoint.pipeline.readers import READERS, decode, encode, run_reader
 from touchpoint.pipeline.store import AsyncStore
-from touchpoint.pipeline.store_errors import StoreError
+from touchpoint.pipeline.store_errors import StoreAction, StoreError
 
 PREFIX = "/api/v1"
 FILTER_PARAMS = ("since", "until", "brand", "channel")
@@ -83,6 +84,16 @@ def _bool(query: Mapping[str, str], name: str) -> bool:
     return raw in ("true", "1")
 
 
+def _view(query: Mapping[str, str], by: str) -> str | None:
+    """view=primary|mentions, only with by=touchpoint; None: the metric's default."""
+    view = query.get("view") or None
+    if view is not None and view not in VIEWS:
+        raise BadRequest(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}", "view")
+    if view is not None and by != "touchpoint":
+        raise BadRequest("view applies only with by=touchpoint", "view")
+    return view
+
+
 def parse_filters(query: Mapping[str, str]) -> Filters:
     """since/until (date, time or span like 7d), brand, channel; until must follow since."""
     times: dict[str, datetime | None] = {}
@@ -112,7 +123,7 @@ class MetricApi:
     async def metrics(self, request: web.Request) -> web.Response:
         query = request.query
         metric = request.match_info["metric"]
-        _allowed(query, ("by", *FILTER_PARAMS, "compare"))
+        _allowed(query, ("by", *FILTER_PARAMS, "compare", "view"))
         if metric not in METRICS:
             raise BadRequest(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}", "metric")
         by = query.get("by", "total")
@@ -124,11 +135,14 @@ class MetricApi:
             raise BadRequest("compare=true needs a dimension other than day or week", "compare")
         if compare and filters.since is None:
             raise BadRequest("compare=true needs since (the current period's start, e.g. since=7d)", "since")
+        view = _view(query, by)
         min_n = self.settings.min_responses
-        rows = await self.store.call(metric_rows, metric, (by,), filters, min_n, compare)
+        rows = await self.store.call(metric_rows, metric, (by,), filters, min_n, compare, view)
+        shown = view_of(metric, view) if by == "touchpoint" else None
         return json_response(
             {"metric": metric, "by": by, "filters": filters_json(filters), "min_responses": min_n,
-             "definition": METRICS[metric].description, "rows": rows}
+             "definition": METRICS[metric].description, "view": shown, "view_definition": VIEWS.get(shown or ""),
+             "rows": rows}
         )  # fmt: skip
 
     async def top_negative(self, request: web.Request) -> web.Response:
@@ -152,6 +166,26 @@ class MetricApi:
         if not rows:
             return json_response({"error": f"no signals for customer_id {customer_id!r}"}, status=404)
         return json_response({"customer_id": customer_id, "n": len(rows), "signals": rows})
+
+    async def read(self, request: web.Request) -> web.Response:
+        """Run one read-only question of pipeline/readers.py here, for a command that cannot open the store."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("the body must be JSON: {\"reader\": NAME, \"args\": [...], \"kwargs\": {...}}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object with reader, args and kwargs")
+        name = body.get("reader")
+        if not isinstance(name, str) or name not in READERS:
+            return json_response({"error": f"unknown reader {name!r}; known: {', '.join(READERS)}"}, status=404)
+        args, kwargs = decode(body.get("args") or []), decode(body.get("kwargs") or {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise BadRequest("args must be a list and kwargs an object")
+        try:
+            result = await self.store.call(run_reader, name, args, kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadRequest(f"bad arguments for {name}: {type(exc).__name__}: {exc}") from exc
+        return web.json_response({"result": encode(result)})
 
     async def alerts(self, request: web.Request) -> web.Response:
         """Open alerts first, then recent ones, each with its numbers, n and explanation."""
@@ -182,6 +216,8 @@ def guarded(handler: Handler) -> Handler:
         except BadRequest as exc:
             return json_response({"error": str(exc), "parameter": exc.parameter}, status=400)
         except StoreError as exc:
+            if exc.action is StoreAction.BAD_ROWS:  # the values the client sent do not fit: its request is at fault
+                return json_response({"error": f"ClickHouse refused a parameter: {exc}"}, status=400)
             return json_response({"error": f"store unavailable, retry later: {exc}", "fix": exc.hint}, status=503)
 
     return run
@@ -194,6 +230,7 @@ def add_routes(router: web.UrlDispatcher, api: MetricApi) -> None:
     router.add_get(f"{PREFIX}/journey/{{customer_id}}", guarded(api.journey))
     router.add_get(f"{PREFIX}/alerts", guarded(api.alerts))
     router.add_get(f"{PREFIX}/openapi.json", guarded(api.openapi))
+    router.add_post(f"{PREFIX}/read", guarded(api.read))
     from touchpoint.pipeline.cases_api import add_case_routes  # imports this module: imported late
 
     add_case_routes(router, api.store, api.settings)  # /cases..., /loop
@@ -236,6 +273,7 @@ def openapi_document() -> dict[str, Any]:
             "previous": {"type": "number", "nullable": True, "description": "with compare=true"},
             "previous_n": {"type": "integer", "description": "with compare=true"},
             "change": {"type": "number", "nullable": True, "description": "with compare=true"},
+            "view": {"type": "string", "enum": list(VIEWS), "description": "by touchpoint: how signals were attributed (primary or mentions)"},
         },
         "additionalProperties": True,
     }
@@ -244,6 +282,11 @@ def openapi_document() -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
     rows = {"type": "object", "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}}}
+    metric_answer = {"type": "object", "properties": {
+        **rows["properties"], "definition": {"type": "string", "description": "what the metric and its n count"},
+        "view": {"type": "string", "enum": list(VIEWS), "nullable": True, "description": "by=touchpoint: the attribution used; null otherwise"},
+        "view_definition": {"type": "string", "nullable": True, "description": "what that view counts"},
+    }}  # fmt: skip
     return {
         "openapi": "3.0.3",
         "info": {"title": "Touchpoint metric API", "version": "1", "description": "CX metrics computed in ClickHouse; every number carries n."},
@@ -256,8 +299,12 @@ def openapi_document() -> dict[str, Any]:
                         _param("by", "query", {"type": "string", "enum": list(DIMENSIONS), "default": "total"}, "dimension to group by"),
                         *filters,
                         _param("compare", "query", {"type": "boolean", "default": False}, "add change versus the previous period of the same length (needs since)"),
+                        _param("view", "query", {"type": "string", "enum": list(VIEWS)},
+                               "with by=touchpoint only: " + "; ".join(f"{k}: {v}" for k, v in VIEWS.items())
+                               + ". Default: primary for nps, csat and ces, mentions for sentiment, emotions and volume; "
+                               "the answer's `view` (and each row's) says which was used"),
                     ],
-                    "responses": {"200": ok("one row per dimension value", rows), "400": error},
+                    "responses": {"200": ok("one row per dimension value", metric_answer), "400": error},
                 }
             },
             f"{PREFIX}/top-negative": {
@@ -298,6 +345,19 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             f"{PREFIX}/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            f"{PREFIX}/read": {
+                "post": {
+                    "summary": "One read-only question of pipeline/readers.py, for a command that cannot open the store itself",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["reader"],
+                        "properties": {"reader": {"type": "string", "enum": list(READERS)},
+                                       "args": {"type": "array"}, "kwargs": {"type": "object"}},
+                    }}}},
+                    "responses": {"200": ok("the answer, values tagged so times and filters come back as sent",
+                                            {"type": "object", "properties": {"result": {}}}),
+                                  "400": error, "404": error, "503": error},
+                }
+            },
             **case_paths(filters, error),
         },
         "components": {

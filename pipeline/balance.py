@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from touchpoint.core.deadletter import CONNECTOR_STAGES, letter_id
 from touchpoint.core.kafka import read_topic_records
@@ -81,9 +81,10 @@ def stored_ids(store: Store, ids: list[str]) -> set[str]:
     return {row["signal_id"] for row in rows}
 
 
-async def balance(settings: Settings, store: Store) -> list[SourceBalance]:
+async def balance(settings: Settings, stored_of: Callable[[list[str]], set[str]]) -> list[SourceBalance]:
+    """Per source, from the topics and from ``stored_of`` (which of these signal ids the store holds)."""
     by_source, undecodable = await raw_signals(settings)
-    stored = stored_ids(store, sorted(set().union(*by_source.values())) if by_source else [])
+    stored = stored_of(sorted(set().union(*by_source.values()))) if by_source else set()
     rows: dict[str, SourceBalance] = {}
 
     def row(source: str) -> SourceBalance:

@@ -33,7 +33,15 @@ from touchpoint.pipeline.api import (
     json_response,
     parse_filters,
 )
-from touchpoint.pipeline.cases import CASE_FILTERS, TRANSITIONS, CaseNotFound, TransitionRefused, case_detail, list_cases, transition
+from touchpoint.pipeline.cases import (
+    CASE_FILTERS,
+    TRANSITIONS,
+    CaseNotFound,
+    TransitionRefused,
+    case_detail,
+    list_cases,
+    transition,
+)
 from touchpoint.pipeline.loop_metrics import loop_summary
 from touchpoint.pipeline.store import AsyncStore
 from touchpoint.schemas.action import CASE_STATUSES, PRIORITIES

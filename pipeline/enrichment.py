@@ -89,9 +89,19 @@ class StageResult:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
 
+def primary_touchpoint(hint: str | None, touchpoints: Sequence[str]) -> str | None:
+    """The one touchpoint a score counts under: the survey's hint when the tagger kept it (the
+    taxonomy knows it), else the top tag; None without tags. Decided here, once, and stored; rows
+    stored before the field existed get the same rule in SQL (schemas/clickhouse/006_primary_touchpoint.sql)."""
+    if hint and hint in touchpoints:
+        return hint
+    return touchpoints[0] if touchpoints else None
+
+
 def enriched_record(raw: dict[str, Any], enrichment: Any, model_version: str) -> dict[str, Any]:
     record = {k: v for k, v in raw.items() if k not in RAW_ONLY_FIELDS}
     record.update(asdict(enrichment))
+    record["primary_touchpoint"] = primary_touchpoint(raw.get("touchpoint_hint"), record["touchpoints"])
     record["model_version"] = model_version
     record["enriched_at"] = datetime.now(timezone.utc)
     return record

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -25,6 +27,7 @@ from aiohttp import web
 from touchpoint.core import metrics
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.lag import register_lag_timer
+from touchpoint.pipeline.readers import API_FILE
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -103,6 +106,30 @@ def register_ops(app: faust.App, settings: Settings) -> None:
     """Everything ops need from a worker: the consumer-lag timer and the web routes."""
     register_lag_timer(app, settings)
     register_ops_routes(app, settings)
+    if settings.web_enabled:
+        announce_api(app, settings)
+
+
+def announce_api(app: faust.App, settings: Settings) -> None:
+    """Say where this worker's API listens (DATA_DIR/worker-api.json), so commands that cannot open a chdb
+    folder this worker holds can ask it instead (cli/reading.py); the file goes when the worker stops.
+
+    Written when the app is built: the web server listens long before the worker holds the store.
+    """
+    path = settings.data_dir / API_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    url = f"http://127.0.0.1:{settings.web_port}"
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "clickhouse_url": settings.clickhouse_url}))
+    tmp.replace(path)
+
+    @app.on_before_shutdown.connect
+    async def remove_api_file(app: faust.App, **kwargs: Any) -> None:
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def register_ops_routes(app: faust.App, settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """`touchpoint enrich`: JSONL in, JSONL out, no broker and no store.
 
 Every input object comes back with ``sentiment`` {label, score}, ``emotions``,
-``touchpoints``, ``journey_stage``, ``language`` and ``text_redacted``.
+``touchpoints``, ``primary_touchpoint`` (where a score would count), ``journey_stage``,
+``language`` and ``text_redacted``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rich.progress import Progress
 
 from touchpoint.core.settings import Settings
 from touchpoint.models.enricher import Enricher
-from touchpoint.pipeline.enrichment import enricher_config
+from touchpoint.pipeline.enrichment import enricher_config, primary_touchpoint
 
 
 def _batches(lines: IO[str], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -32,11 +33,12 @@ def enrich_jsonl(settings: Settings, source: IO[str], sink: IO[str], show_progre
             texts = [obj.get("text") for obj in batch]
             hints = [obj.get("touchpoint") or obj.get("touchpoint_hint") for obj in batch]
             brands = [obj.get("brand") for obj in batch]
-            for obj, result in zip(batch, enricher.enrich(texts, hints, brands=brands)):
+            for obj, hint, result in zip(batch, hints, enricher.enrich(texts, hints, brands=brands)):
                 obj.update(
                     sentiment={"label": result.sentiment_label, "score": result.sentiment_score},
                     emotions=result.emotions,
                     touchpoints=result.touchpoints,
+                    primary_touchpoint=primary_touchpoint(hint, result.touchpoints),
                     journey_stage=result.journey_stage,
                     language=result.language,
                     text_redacted=result.text_redacted,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, TEXT, TOUCHPOINT_JOIN, check_names
+from touchpoint.pipeline.metrics_sql import DIMENSIONS, METRICS, PRIMARY, TEXT, TOUCHPOINT_VIEWS, check_names, view_of
 from touchpoint.pipeline.store import Store
 
 TIME_DIMS = ("day", "week")
@@ -70,16 +70,20 @@ def _flag(rows: list[dict[str, Any]], min_n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def metric_sql(metric: str, dims: Sequence[str], where: str, split_period: bool = False) -> str:
-    """SQL for one metric grouped by ``dims`` (and by current/previous period when asked)."""
-    check_names(metric, tuple(dims))
+def metric_sql(
+    metric: str, dims: Sequence[str], where: str, split_period: bool = False, view: str | None = None
+) -> str:  # fmt: skip
+    """SQL for one metric grouped by ``dims`` (and by current/previous period when asked); by
+    touchpoint in ``view`` (metrics_sql.VIEWS; default: the metric's own)."""
+    check_names(metric, tuple(dims), view)
     m = METRICS[metric]
-    keys = [f"{DIMENSIONS[d]} AS {d}" for d in dims]
+    touchpoint, join = TOUCHPOINT_VIEWS[view_of(metric, view)]
+    keys = [f"{touchpoint if d == 'touchpoint' else DIMENSIONS[d]} AS {d}" for d in dims]
     group = list(dims)
     if split_period:
         keys.append(f"occurred_at >= {{current_since:{STAMP}}} AS is_current")
         group.append("is_current")
-    join = TOUCHPOINT_JOIN if "touchpoint" in dims else ""
+    join = join if "touchpoint" in dims else ""
     source = f"FROM {{db}}.signals FINAL {join} WHERE {where}"
     time_first = [d for d in dims if d in TIME_DIMS]
     if metric == "emotions":
@@ -99,21 +103,32 @@ def metric_sql(metric: str, dims: Sequence[str], where: str, split_period: bool 
     return f"SELECT {', '.join(keys)}, {columns}, {m.n} AS n {source} GROUP BY {', '.join(group)} HAVING n > 0 ORDER BY {order}"
 
 
+def _label_view(rows: list[dict[str, Any]], metric: str, dims: Sequence[str], view: str | None) -> list[dict[str, Any]]:
+    """By touchpoint, every row says which view it counts in (metrics_sql.VIEWS)."""
+    if "touchpoint" in dims:
+        for row in rows:
+            row["view"] = view_of(metric, view)
+    return rows
+
+
 def metric_rows(
-    store: Store, metric: str, dims: Sequence[str], filters: Filters = Filters(), min_n: int = 30, compare: bool = False
-) -> list[dict[str, Any]]:
+    store: Store, metric: str, dims: Sequence[str], filters: Filters = Filters(), min_n: int = 30,
+    compare: bool = False, view: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Rows of ``metric`` grouped by ``dims``; with ``compare``, each row also gets
-    ``previous``, ``previous_n`` and ``change`` versus the previous period of the same length."""
+    ``previous``, ``previous_n`` and ``change`` versus the previous period of the same length.
+    By touchpoint, ``view`` picks primary or mentions (default: the metric's own) and each row names it."""
     if not compare:
         where, params = filters.where()
-        return _flag(_query(store, metric_sql(metric, dims, where), params), min_n)
+        rows = _flag(_query(store, metric_sql(metric, dims, where, view=view), params), min_n)
+        return _label_view(rows, metric, dims, view)
     if any(d in TIME_DIMS for d in dims):
         raise ValueError("a change versus the previous period needs a dimension other than day or week")
     previous = filters.previous()
     span = Filters(previous.since, filters.until or datetime.now(timezone.utc), filters.brand, filters.channel)
     where, params = span.where()
     params["current_since"] = filters.since
-    rows = _query(store, metric_sql(metric, dims, where, split_period=True), params)
+    rows = _query(store, metric_sql(metric, dims, where, split_period=True, view=view), params)
     key_names = [*dims, "emotion"] if metric == "emotions" else list(dims)
     before = {tuple(r[k] for k in key_names): r for r in rows if not r["is_current"]}
     result = []
@@ -126,14 +141,28 @@ def metric_rows(
         row["previous_n"] = old["n"] if old else 0
         row["change"] = None if old_value is None or row[metric] is None else round(row[metric] - old_value, 2)
         result.append(row)
-    return _flag(result, min_n)
+    return _label_view(_flag(result, min_n), metric, dims, view)
 
 
 def metric_by(
-    store: Store, metric: str, by: str, filters: Filters = Filters(), min_n: int = 30, compare: bool = False
-) -> list[dict[str, Any]]:
+    store: Store, metric: str, by: str, filters: Filters = Filters(), min_n: int = 30, compare: bool = False,
+    view: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """One row per value of ``by``: {by: value, metric: number|None, n: count, low_confidence: bool, ...}."""
-    return metric_rows(store, metric, (by,), filters, min_n, compare)
+    return metric_rows(store, metric, (by,), filters, min_n, compare, view)
+
+
+def nps_by_primary(store: Store, where: str, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """NPS per primary touchpoint, for views that list touchpoints by mention but show scores
+    (each response counts once, under its primary touchpoint, as metric_sql's default)."""
+    return {r["touchpoint"]: r for r in _query(store, metric_sql("nps", ("touchpoint",), where, view=PRIMARY), params)}
+
+
+def _add_nps(rows: list[dict[str, Any]], scores: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        found = scores.get(row["touchpoint"])
+        row["nps"], row["nps_n"] = (found["nps"], found["n"]) if found else (None, 0)
+    return rows
 
 
 def top_negative(
@@ -141,19 +170,20 @@ def top_negative(
 ) -> list[dict[str, Any]]:
     """Touchpoints where customers are least happy, worst net sentiment first (reliable ones
     before low-confidence ones; "other" is left out), each with representative redacted verbatims: negative texts
-    whose score is closest to that touchpoint's median negative score (typical, not extreme)."""
+    whose score is closest to that touchpoint's median negative score (typical, not extreme). Sentiment counts
+    every touchpoint a text mentions; ``nps``/``nps_n`` count each response once, at its primary touchpoint."""
     where, params = filters.where()
     sent = METRICS["sentiment"]
-    nps = dict(METRICS["nps"].columns)["nps"]
     columns = ", ".join(f"{expr} AS {name}" for name, expr in sent.columns)
     sql = f"""
-        SELECT touchpoint, {columns}, {sent.n} AS n, {nps} AS nps, {METRICS['nps'].n} AS nps_n
+        SELECT touchpoint, {columns}, {sent.n} AS n
         FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint
         WHERE {where} AND touchpoint NOT IN {{unactionable:Array(String)}}
         GROUP BY touchpoint HAVING negative > 0
         ORDER BY n < {{min_n:UInt32}}, sentiment, n DESC, touchpoint LIMIT {{limit:UInt32}}
     """
     rows = _flag(_query(store, sql, {**params, "min_n": min_n, "limit": limit, "unactionable": list(UNACTIONABLE)}), min_n)
+    rows = _add_nps(rows, nps_by_primary(store, where, params)) if rows else rows
     if not rows or verbatims <= 0:
         return rows
     quotes_sql = f"""
@@ -202,22 +232,21 @@ def data_range(store: Store, filters: Filters = Filters()) -> dict[str, Any]:
 
 
 def touchpoint_summary(store: Store, signal_ids: list[str] | None = None, min_n: int = 30) -> list[dict[str, Any]]:
-    """Per touchpoint: volume, net sentiment, NPS where scored, and the verbatim closest to the mean mood."""
+    """Per touchpoint mentioned: volume, net sentiment and the verbatim closest to the mean mood; NPS
+    where scored, each response once at its primary touchpoint."""
     scope, params = ("signal_id IN {ids:Array(String)}", {"ids": signal_ids}) if signal_ids is not None else ("1", {})
     net = dict(METRICS["sentiment"].columns)["sentiment"]
-    nps = dict(METRICS["nps"].columns)["nps"]
     sql = f"""
         WITH base AS (
-            SELECT touchpoint, text_redacted, sentiment_label, sentiment_score, score_metric, score_value
+            SELECT touchpoint, text_redacted, sentiment_label, sentiment_score
             FROM {{db}}.signals FINAL ARRAY JOIN touchpoints AS touchpoint WHERE {scope}
         ), means AS (SELECT touchpoint, avg(sentiment_score) AS mean_score FROM base GROUP BY touchpoint)
         SELECT touchpoint, count() AS n,
                {net} AS net_sentiment,
                round(avg(sentiment_score), 3) AS mean_sentiment,
-               {nps} AS nps, {METRICS['nps'].n} AS nps_n,
                argMin(text_redacted, if(length(ifNull(text_redacted, '')) BETWEEN 20 AND 240,
                       abs(sentiment_score - mean_score), 10.0)) AS verbatim
         FROM base JOIN means USING touchpoint
         GROUP BY touchpoint ORDER BY n DESC, touchpoint
     """
-    return _flag(_query(store, sql, params), min_n)
+    return _flag(_add_nps(_query(store, sql, params), nps_by_primary(store, scope, params)), min_n)

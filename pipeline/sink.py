@@ -45,10 +45,6 @@ def signal_row(record: dict[str, Any]) -> list[Any]:
     return [flat.get(column) for column in SIGNAL_COLUMNS]
 
 
-def repeated_ids(rows: Sequence[Sequence[Any]]) -> int:
-    """Rows whose signal_id already appeared earlier in the same batch."""
-    return len(rows) - len({row[_SIGNAL_ID] for row in rows})
-
 
 def observe_end_to_end(rows: Sequence[Sequence[Any]]) -> None:
     """Seconds from ingested_at (set by the connector) to now, when the rows are stored."""
@@ -82,7 +78,6 @@ class SinkStage:
             except Exception as exc:  # DecodeError or anything else a corrupt message raises: that record only
                 reason = str(exc) if isinstance(exc, DecodeError) else f"undecodable: {type(exc).__name__}: {exc}"
                 dead.append(message.dead("decode", reason, exc))
-        metrics.SINK_ROWS_DEDUPLICATED.inc(repeated_ids([row for _, row in rows]))
         await self._store(rows, dead)
         return dead
 

@@ -42,8 +42,16 @@ SIGNAL_COLUMNS = (
     "occurred_at", "ingested_at", "enriched_at", "text_redacted", "pii_found", "language",
     "score_metric", "score_value", "score_scale_min", "score_scale_max", "touchpoint_hint",
     "touchpoints", "journey_stage", "sentiment_label", "sentiment_score", "emotions", "url",
-    "attributes", "model_version",
+    "attributes", "model_version", "primary_touchpoint",
 )  # fmt: skip
+
+
+_CHDB_OPENED_HERE: set[Path] = set()  # chdb keeps an engine per path for the life of the process
+
+
+def opened_here(url: str) -> bool:
+    """Whether this process runs a chdb engine on the folder of ``url`` (its lock is ours, not another process's)."""
+    return url.startswith("chdb://") and Path(url.removeprefix("chdb://")).expanduser().resolve() in _CHDB_OPENED_HERE
 
 
 def connect(url: str, database: str | None = None) -> Client:
@@ -51,6 +59,7 @@ def connect(url: str, database: str | None = None) -> Client:
     if url.startswith("chdb://"):
         path = Path(url.removeprefix("chdb://")).expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
+        _CHDB_OPENED_HERE.add(path)
         return clickhouse_connect.get_client(interface="chdb", path=str(path))
     parts = urlsplit(url)
     try:

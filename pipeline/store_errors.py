@@ -6,10 +6,11 @@ server over HTTP, and both carry ``.code``, ClickHouse's own error number
 say enough: a plain ``DatabaseError`` is raised for a full disk, a memory
 limit and a missing table alike. So the decision is made here, by code:
 
-* ``BAD_ROWS``: ClickHouse refuses the rows as data (cannot parse, type
-  mismatch, out of range), or the client could not serialise them (a
-  ``DataError`` without a code). Retrying cannot help: the sink bisects the
-  batch down to the row at fault and dead-letters only that row.
+* ``BAD_ROWS``: ClickHouse refuses the values sent (rows that cannot parse,
+  type mismatches, out of range; a query parameter that does not fit its
+  type), or the client could not serialise them (a ``DataError`` without a
+  code). Retrying cannot help: the sink bisects the batch down to the row at
+  fault and dead-letters only that row; the API answers 400.
 * ``CONFIGURATION``: the store is reachable but set up wrong (unknown table or
   database, bad credentials, read-only user). Data is not at fault: retried
   with backoff, never dead-lettered, logged as an error that names the fix,
@@ -54,6 +55,7 @@ ERROR_ACTIONS: dict[int, StoreAction] = {
     190: StoreAction.BAD_ROWS,  # SIZES_OF_ARRAYS_DONT_MATCH
     321: StoreAction.BAD_ROWS,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
     349: StoreAction.BAD_ROWS,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    457: StoreAction.BAD_ROWS,  # BAD_QUERY_PARAMETER: a query's bound value does not fit its type
     # the store's set-up
     16: StoreAction.CONFIGURATION,  # NO_SUCH_COLUMN_IN_TABLE
     47: StoreAction.CONFIGURATION,  # UNKNOWN_IDENTIFIER

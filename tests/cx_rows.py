@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from touchpoint.pipeline.sink import signal_row
-from touchpoint.pipeline.store import Store
+from touchpoint.pipeline.store import SIGNAL_COLUMNS, Store
 
 T0 = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -45,3 +45,13 @@ def store_signals(store: Store, records: Iterable[dict[str, Any]]) -> list[dict[
     records = list(records)
     store.insert_signals([signal_row(r) for r in records])
     return records
+
+
+def insert_into_older_schema(store: Store, rows: Iterable[list[Any]]) -> None:
+    """Rows (SIGNAL_COLUMNS order) into a signals table from before later migrations added columns:
+    only the columns it has, as a worker of that time wrote them."""
+    present = {r["name"] for r in store.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND table = 'signals'", {"d": store.database}
+    )}  # fmt: skip
+    columns = [c for c in SIGNAL_COLUMNS if c in present]
+    store.insert("signals", [[row[SIGNAL_COLUMNS.index(c)] for c in columns] for row in rows], columns)

@@ -23,7 +23,14 @@ from typing import Sequence
 
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.alerts.series import (
-    WEEK, AlertMetric, Counts, SeriesKey, Windows, alert_metrics, first_signals, read_counts,
+    WEEK,
+    AlertMetric,
+    Counts,
+    SeriesKey,
+    Windows,
+    alert_metrics,
+    first_signals,
+    read_counts,
 )  # fmt: skip
 from touchpoint.pipeline.alerts.stats import Outcome, benjamini_hochberg, count_test, net_test, share_test
 from touchpoint.pipeline.store import Store

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Sequence
 
 from touchpoint.pipeline.metrics_sql import (
-    CSAT, CSAT_SATISFIED, DETRACTOR, NEGATIVE, NPS, POSITIVE, PROMOTER, TEXT,
+    CSAT,
+    CSAT_SATISFIED,
+    DETRACTOR,
+    NEGATIVE,
+    NPS,
+    POSITIVE,
+    PROMOTER,
+    TEXT,
 )  # fmt: skip
 from touchpoint.pipeline.queries import FINAL_SETTINGS, STAMP, UNACTIONABLE
 from touchpoint.pipeline.store import Store

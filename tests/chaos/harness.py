@@ -100,6 +100,12 @@ class Stack:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.root.glob("worker-*.log")))
 
     def stop_all(self) -> None:
+        self.stop_workers()
+        if self.broker:
+            self.broker.stop()
+
+    def stop_workers(self) -> None:
+        """SIGTERM every worker and wait for it (the broker stays: the balance reads the topics)."""
         for process in self.workers:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -109,8 +115,6 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self.broker:
-            self.broker.stop()
 
     # --- the importer -----------------------------------------------------------------------
     def write_file(self, name: str, records: list[dict[str, Any]]) -> Path:
@@ -178,7 +182,7 @@ async def balance_report(stack: Stack, produced: dict[str, set[str]]) -> dict[st
     Computed two ways that must agree: the product's own `dlq balance`
     (pipeline/balance.py) and an independent count from signal ids.
     """
-    from touchpoint.pipeline.balance import balance
+    from touchpoint.pipeline.balance import balance, stored_ids
     from touchpoint.pipeline.dlq import read_letters
     from touchpoint.pipeline.store import Store
 
@@ -189,7 +193,7 @@ async def balance_report(stack: Stack, produced: dict[str, set[str]]) -> dict[st
         rows = store.query("SELECT signal_id, count() AS copies FROM {db}.signals FINAL WHERE signal_id IN {ids:Array(String)} "
                            "GROUP BY signal_id", {"ids": all_ids})  # fmt: skip
         letters = await read_letters(settings)
-        product = {row.source: row for row in await balance(settings, store)}
+        product = {row.source: row for row in await balance(settings, lambda ids: stored_ids(store, ids))}
     finally:
         store.close()
     stored = {row["signal_id"] for row in rows}

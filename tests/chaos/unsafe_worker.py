@@ -13,14 +13,15 @@ import sys
 
 import touchpoint.pipeline.app as app_module
 from touchpoint.cli import main
-from touchpoint.pipeline.acks import HeldBatch, InFlight
+from touchpoint.pipeline.acks import InFlight
 
 
 class CommitFirst(InFlight):
     async def submit(self, events, work) -> None:  # type: ignore[no-untyped-def]
         if self.status.name != "sink_batch":
             return await super().submit(events, work)
-        await HeldBatch(events).release(self.stream)  # the bug under test: offsets go before the rows are safe
+        for event in events:  # the bug under test: the batch is acked (committed on the next tick) before it is safe
+            await self.stream.ack(event)
         await asyncio.sleep(3600)  # ...and the insert never happens before the crash
 
 

@@ -81,6 +81,20 @@ async def test_every_metric_and_dimension_answers(api: str) -> None:
     assert body["rows"][0]["day"] == "2026-11-02"
 
 
+async def test_by_touchpoint_the_answer_says_which_view_it_counts(api: str, store: Store) -> None:
+    store_signals(store, [signal(60, metric="nps", value=10, touchpoints=("billing", "delivery"), touchpoint_hint="billing")])
+    status, body = await get(f"{api}/metrics/nps?by=touchpoint")
+    assert status == 200 and body["view"] == "primary" and "once" in body["view_definition"]
+    assert sum(r["n"] for r in body["rows"]) == 7 and {r["view"] for r in body["rows"]} == {"primary"}
+    assert "primary touchpoint" in body["definition"]
+    status, body = await get(f"{api}/metrics/nps?by=touchpoint&view=mentions")
+    assert status == 200 and body["view"] == "mentions" and sum(r["n"] for r in body["rows"]) == 8  # 60 counts twice
+    status, body = await get(f"{api}/metrics/sentiment?by=touchpoint")
+    assert body["view"] == "mentions" and {r["view"] for r in body["rows"]} == {"mentions"}
+    status, body = await get(f"{api}/metrics/nps?by=channel")
+    assert body["view"] is None and "view" not in body["rows"][0]
+
+
 async def test_change_versus_previous_period(api: str) -> None:
     status, body = await get(f"{api}/metrics/volume?by=total&since=2026-11-07&until=2026-11-12&compare=true")
     assert status == 200
@@ -101,6 +115,8 @@ async def test_change_versus_previous_period(api: str) -> None:
         ("metrics/nps?by=day&since=7d&compare=true", "compare"),
         ("metrics/nps?by=channel&compare=maybe", "compare"),
         ("metrics/nps?brand=" + "x" * 300, "brand"),
+        ("metrics/nps?by=touchpoint&view=everything", "view"),
+        ("metrics/nps?by=channel&view=primary", "view"),
         ("top-negative?limit=0", "limit"),
         ("top-negative?limit=ten", "limit"),
         ("top-negative?verbatims=99", "verbatims"),
@@ -157,10 +173,11 @@ async def test_openapi_describes_every_route_and_choice(api: str) -> None:
     paths = doc["paths"]
     assert set(paths) == {f"/api/v1/{p}" for p in ("metrics/{metric}", "top-negative", "journey/{customer_id}", "alerts", "openapi.json",
                                                   "cases", "cases/{case_id}", "cases/{case_id}/acknowledge",
-                                                  "cases/{case_id}/close", "cases/{case_id}/reopen", "loop")}  # fmt: skip
+                                                  "cases/{case_id}/close", "cases/{case_id}/reopen", "loop", "read")}  # fmt: skip
     params = {p["name"]: p for p in paths["/api/v1/metrics/{metric}"]["get"]["parameters"]}
     assert params["metric"]["schema"]["enum"] == list(METRICS)
     assert params["by"]["schema"]["enum"] == list(DIMENSIONS)
+    assert params["view"]["schema"]["enum"] == ["primary", "mentions"] and "by=touchpoint" in params["view"]["description"]
     for path, item in paths.items():
         for operation in item.values():
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}

@@ -136,6 +136,14 @@ async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
             channel = "chat" if fmt == "zendesk" else "survey"
             summary = await import_file(producer, path, channel=channel, source=fmt, brand="acme", fmt=fmt)
             assert (summary.produced, summary.dead_lettered) == (2, 0), (fmt, summary)
+        # what customers type into comments: redacted before storage, sealed in Kafka, also in a dead letter
+        typed = tmp_path / "comments.jsonl"
+        typed.write_text(
+            json.dumps({"id": "typed-1", "occurred_at": WHEN, "text": f"Call me on {PHONE_SPELLINGS[0]} or mail {EMAIL}."})
+            + "\n" + json.dumps({"id": "typed-bad", "text": f"no time here, but {EMAIL} and {PHONE_SPELLINGS[1]}"}) + "\n"
+        )  # fmt: skip
+        summary = await import_file(producer, typed, channel="survey", source="typed", brand="acme", fmt="jsonl")
+        assert (summary.produced, summary.dead_lettered) == (1, 1), summary
     await poll_delighted(settings, monkeypatch)
     expected = Identity.from_settings(settings)
 
@@ -143,19 +151,28 @@ async def test_same_person_same_customer_id_on_every_path_and_no_clear_text(
     by_source_id = {record["source_id"]: (key, record) for key, record in raw}
     email_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "email" in s or s in ("901", "7001")}
     phone_ids = {by_source_id[s][1]["customer_id"] for s in by_source_id if "phone" in s or s in ("902", "7002")}
-    assert len(raw) == 14
+    assert len(raw) == 15
     assert email_ids == {expected.of("email", EMAIL)}, "one email, one customer_id on every path"
     assert phone_ids == {expected.of("phone", PHONE_E164)}, "one phone, one customer_id on every path"
-    assert all(key == record["customer_id"].encode() for key, record in raw)  # keyed by customer
+    # keyed by customer (the typed comment names nobody: keyed by its signal id)
+    assert all(key == (record["customer_id"] or record["author"] or record["signal_id"]).encode() for key, record in raw)
+    assert by_source_id["typed-1"][1]["customer_id"] is None
 
     async with running_worker(settings, enricher) as app:
         store = app.touchpoint["reader"]
         sql = "SELECT count() AS n FROM {db}.signals FINAL WHERE customer_id IN {ids:Array(String)}"
         ids = sorted(email_ids | phone_ids)
         await wait_for(lambda: _stored(store, sql, ids, 14), timeout_s=120)
-        rows = await store.query("SELECT * FROM {db}.signals FINAL")
+        typed_id = by_source_id["typed-1"][1]["signal_id"]
+        [typed_row] = await wait_for(lambda: store.query(
+            "SELECT text_redacted, pii_found FROM {db}.signals FINAL WHERE signal_id = {id:String}", {"id": typed_id}))
+        tables = await store.query("SELECT name FROM system.tables WHERE database = {db:String} AND engine NOT LIKE '%View'",
+                                   {"db": settings.clickhouse_database})  # fmt: skip
+        rows = [row for table in tables for row in await store.query(f"SELECT * FROM {{db}}.{table['name']}")]
+    assert "[EMAIL]" in typed_row["text_redacted"] and "[PHONE]" in typed_row["text_redacted"], typed_row
     stored_text = json.dumps(rows, default=str).lower()
-    topics = [settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter]
+    topics = [settings.topic_raw, settings.topic_enriched, settings.topic_dead_letter, settings.topic_dead_letter_replays,
+              settings.topic_actions]  # every topic Touchpoint writes  # fmt: skip
     messages = [m for topic in topics for m in await read_topic_records(settings, topic)]
     topic_bytes = b"".join((m.key or b"") + b"\x00" + (m.value or b"") for m in messages).lower()
     for clear in (EMAIL.lower(), "whitfield", "4155550132", "555-0132", "555 0132"):

@@ -34,6 +34,9 @@ def test_it_renders_to_statements_clickhouse_parses(store) -> None:
     # one row per signal: the signals table is sharded and keyed by signal_id alone (003_one_row_per_signal.sql)
     assert "Distributed('prod', 'cx', 'signals_local', cityHash64(signal_id))" in text
     assert re.search(r"signals_local ON CLUSTER 'prod'\n\([^;]*\)\nENGINE = ReplicatedReplacingMergeTree\([^)]*enriched_at\)\nPARTITION BY tuple\(\)\nORDER BY signal_id", text)
+    # later migrations reach the cluster too: 006's stored primary touchpoint and its read-time fallback
+    assert "`primary_touchpoint` LowCardinality(Nullable(String))" in text
+    assert "`attributed_touchpoint` String ALIAS ifNull(primary_touchpoint," in text
     # a worker's start-up migrate finds every version applied
     assert "/clickhouse/tables/all/cx/schema_migrations" in text
     assert all(f"({m.version}, '{m.name}')" in text for m in migrations())

@@ -84,3 +84,24 @@ def test_encode_rejects_records_that_break_the_schema() -> None:
     codec = AvroCodec.for_subject("raw_signal")
     with pytest.raises(EncodeError):
         codec.encode({**signal_record(), "channel": "carrier-pigeon"})
+
+
+def enriched_v1_record() -> dict:
+    """An enriched signal as a v1 enrich stage wrote it (fields of schemas/avro/enriched_signal.v1.avsc; -0.75 is exact in float32)."""
+    record = {k: v for k, v in signal_record().items() if k not in ("text", "text_sealed")}
+    record.update(
+        touchpoint_hint="checkout", text_redacted="Checkout kept failing", pii_found=[], language="en",
+        sentiment_label="negative", sentiment_score=-0.75, emotions=["frustration"], touchpoints=["checkout", "payment"],
+        journey_stage="purchase", model_version="test", enriched_at=datetime(2026, 11, 2, 10, 17, tzinfo=timezone.utc),
+    )  # fmt: skip
+    return record
+
+
+def test_enriched_v2_carries_the_primary_touchpoint_both_ways() -> None:
+    """v2 appends primary_touchpoint: a v1 reader skips it, a v2 reader reads v1 messages with null."""
+    versions = load_schema_files("enriched_signal")
+    new, old = AvroCodec("enriched_signal", versions), AvroCodec("enriched_signal", {1: versions[1]})
+    data = new.encode({**enriched_v1_record(), "primary_touchpoint": "checkout"})
+    assert new.writer_version(data) == 2 and new.decode(data)["primary_touchpoint"] == "checkout"
+    assert old.decode(data) == enriched_v1_record()
+    assert new.decode(old.encode(enriched_v1_record())) == {**enriched_v1_record(), "primary_touchpoint": None}

@@ -106,13 +106,14 @@ def test_cx_dashboard_sql_runs_on_the_migrated_schema(store: Store) -> None:
     store.client.insert(f"{store.database}.signals", full, column_names=[
         *columns[:7], "ingested_at", "enriched_at", *columns[7:], "language", "journey_stage", "model_version"])  # fmt: skip
     queries = [sql for sql in dashboard_sql(store.database) if ".cases " not in sql]
-    assert len(queries) == 7
+    assert len(queries) == 8
     results = [store.query(sql) for sql in queries]
     assert results[0] == [{"signals": 3}]
     assert results[1][0]["nps"] == 0.0 and results[1][0]["n"] == 2
-    by_touchpoint = {row["touchpoint"]: row for row in results[-1]}
-    assert by_touchpoint["delivery"]["nps"] == 0.0 and by_touchpoint["delivery"]["nps_n"] == 2
-    assert by_touchpoint["mobile_app"]["nps"] is None and by_touchpoint["mobile_app"]["n"] == 1
+    scores = {row["touchpoint"]: row for row in results[-2]}  # primary: each response once
+    assert scores["delivery"]["nps"] == 0.0 and scores["delivery"]["nps_n"] == 2 and set(scores) == {"delivery"}
+    sentiment = {row["touchpoint"]: row for row in results[-1]}  # mentions
+    assert sentiment["mobile_app"]["net_sentiment"] == 0.0 and sentiment["mobile_app"]["n"] == 1
     volume = {(row["channel"]) for row in results[5]}
     assert volume == {"survey", "review"}
 

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.cx_rows import insert_into_older_schema
 from touchpoint.pipeline.queries import Filters, metric_by, touchpoint_summary
 from touchpoint.pipeline.sink import signal_row
 from touchpoint.pipeline.store import Store, migrations
@@ -124,7 +125,7 @@ def test_the_rekey_migration_keeps_every_signal_once_and_resumes_after_a_crash(s
                 old.client.command(statement.sql)
         rows = [signal_row(enriched(i, nps=i % 11)) for i in range(5)]
         moved = {**enriched(0, nps=10), "brand": "globex", "enriched_at": T0 + timedelta(hours=2)}
-        old.insert_signals([*rows, signal_row(moved)])  # the old key keeps both versions of sig-0
+        insert_into_older_schema(old, [*rows, signal_row(moved)])  # the old key keeps both versions of sig-0
         assert old.query("SELECT count() AS n FROM {db}.signals FINAL")[0]["n"] == 6
         [rekey] = [m for m in migrations() if m.version == 3]
         for statement in rekey.statements(old.database)[:2]:  # create + swap, then the process dies

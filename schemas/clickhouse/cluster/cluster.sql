@@ -212,6 +212,8 @@ CREATE TABLE IF NOT EXISTS {db}.signals_local ON CLUSTER '{cluster}'
     `url` Nullable(String),
     `attributes` Map(String, String),
     `model_version` LowCardinality(String),
+    `primary_touchpoint` LowCardinality(Nullable(String)),
+    `attributed_touchpoint` String ALIAS ifNull(primary_touchpoint, if(has(touchpoints, touchpoint_hint), assumeNotNull(touchpoint_hint), if(empty(touchpoints), 'untagged', touchpoints[1]))),
     INDEX customer_idx customer_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{db}/signals_local', '{replica}', enriched_at)
@@ -295,4 +297,4 @@ AS SELECT *
 FROM {db}.signals
 FINAL;
 
-INSERT INTO {db}.schema_migrations (version, name) VALUES (1, '001_signals.sql'), (2, '002_analytics.sql'), (3, '003_one_row_per_signal.sql'), (4, '004_cases.sql'), (5, '005_alerts.sql');
+INSERT INTO {db}.schema_migrations (version, name) VALUES (1, '001_signals.sql'), (2, '002_analytics.sql'), (3, '003_one_row_per_signal.sql'), (4, '004_cases.sql'), (5, '005_alerts.sql'), (6, '006_primary_touchpoint.sql');
