@@ -5,10 +5,13 @@
 One process, one run, interleaved rounds (a shared 2-core machine is noisy;
 only ratios of the same run compare):
 
-* bare encoder, torch and ONNX int8: tokenize + forward + pooling over the
+* bare encoder, torch and ONNX Runtime fp32 and int8 (exported from the same
+  weights by models/onnx_encoder.py): tokenize + forward + pooling over the
   worker's enrich batches, nothing else;
 * the offline enricher (`touchpoint enrich`'s code path: redaction, language,
-  every head);
+  every head), torch and int8 (int8 with its exact re-check of close sentiment
+  decisions); how often int8's labels and tags equal torch's on these texts;
+* end to end with the int8 encoder;
 * end to end: raw signals already in the embedded broker -> the real worker
   (enrich agent -> signals.enriched -> sink agent) -> chdb; rate between 10%
   and 90% stored, so start-up and the last partial batch do not count;
@@ -48,7 +51,7 @@ from touchpoint.core.broker import EmbeddedBroker, free_port
 from touchpoint.core.kafka import faust_broker_url
 from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
-from touchpoint.models.encoder import configure_inference
+from touchpoint.models.encoder import configure_inference, inference_threads
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.app import deliver, incoming
 from touchpoint.pipeline.enrichment import EnrichStage, enricher_config
@@ -104,8 +107,13 @@ def bare_encoder_rate(encoder: Any, texts: list[str], batch: int, micro: int) ->
     return rate(len(texts), lambda: [encoder.encode_rich(list(c), batch_size=micro) for c in chunks(texts, batch)])
 
 
-def offline_rate(enricher: Enricher, texts: list[str], batch: int) -> float:
-    return rate(len(texts), lambda: [enricher.enrich(list(c)) for c in chunks(texts, batch)])
+def offline_rate(enricher: Enricher, texts: list[str], batch: int, keep: list[Any] | None = None) -> float:
+    """Texts/s through the enricher; ``keep`` receives the enrichments."""
+    out: list[Any] = []
+    speed = rate(len(texts), lambda: [out.extend(enricher.enrich(list(c))) for c in chunks(texts, batch)])
+    if keep is not None:
+        keep[:] = out
+    return speed
 
 
 def signals_of(prefix: str, texts: Sequence[str | None], nps_every: int = 0) -> list[RawSignal]:
@@ -170,9 +178,10 @@ def watch_inserts(app: faust.App, on_rows: Callable[[Sequence[Sequence[Any]]], N
     store.insert_signals = watched
 
 
-async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | None], tag: str, polled: bool = False) -> float:
+async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | None], tag: str, polled: bool = False,
+                     **overrides: Any) -> float:
     """Distinct signals stored per second (a redelivered signal counts once)."""
-    settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port())
+    settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port(), **overrides)
     await produce(settings, signals_of(tag, texts))
     stored: set[str] = set()
     print(f"  ({len(texts)} signals in {settings.topic_raw}; worker starting)", flush=True)
@@ -291,17 +300,38 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
     def on(section: str) -> bool:
         return wanted is None or section in wanted
 
+    onnx: dict[str, Any] = {}
+    int8_enricher = None
+    if on("onnx"):
+        from touchpoint.models.onnx_encoder import OnnxEncoder
+
+        print("exporting the encoder to ONNX (fp32, int8) unless this toolchain already did...", flush=True)
+        for precision in ("fp32", "int8"):
+            onnx[precision] = OnnxEncoder.from_torch(torch_encoder, base.data_dir / "models", precision,
+                                                     inference_threads(base.torch_threads))  # fmt: skip
+            onnx[precision].encode_rich(texts[:64], batch_size=micro)  # warm-up
+        int8_enricher = Enricher(enricher_config(base.with_overrides(encoder_backend="onnx-int8")))
+        int8_enricher.enrich(texts[:64])
+    quality: dict[str, list[Any]] = {"torch": [], "int8": []}
+
     for round_no in range(args.rounds):
         print(f"round {round_no + 1}/{args.rounds}", flush=True)
         if on("bare"):
             figures.add("bare encoder, torch", bare_encoder_rate(torch_encoder, texts, batch, micro))
+        for precision, encoder in onnx.items():
+            figures.add(f"bare encoder, ONNX {precision}", bare_encoder_rate(encoder, texts, batch, micro))
         if on("offline"):
-            figures.add("offline enricher", offline_rate(enricher, texts, batch))
+            figures.add("offline enricher", offline_rate(enricher, texts, batch, quality["torch"]))
+            if int8_enricher is not None:
+                figures.add("offline enricher, ONNX int8", offline_rate(int8_enricher, texts, batch, quality["int8"]))
         order = [False, True] if round_no % 2 == 0 else [True, False]
         for polled in order:
             if on("polled" if polled else "e2e"):
                 name = "end to end, API polled every 1 s" if polled else "end to end"
                 figures.add(name, await end_to_end(base, enricher, texts, f"e{round_no}{int(polled)}", polled))
+        if on("e2e") and int8_enricher is not None:
+            figures.add("end to end, ONNX int8", await end_to_end(base, int8_enricher, texts, f"i{round_no}",
+                                                                  encoder_backend="onnx-int8"))  # fmt: skip
     if on("naive"):
         naive_n = min(len(texts), args.naive)
         figures.add("naive per-event agent", await naive_agent(base, enricher, texts[:naive_n], "naive"))
@@ -313,6 +343,13 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         print(f"latency at {half:.0f} signals/s for {args.latency_s:.0f} s...", flush=True)
         lat = await latency(base, enricher, texts, half, args.latency_s)
     report(figures, lat, args, source, len(texts))
+    if quality["torch"] and quality["int8"]:
+        pairs = list(zip(quality["torch"], quality["int8"]))
+        same_label = sum(a.sentiment_label == b.sentiment_label for a, b in pairs) / len(pairs)
+        same_tags = sum(a.touchpoints == b.touchpoints for a, b in pairs) / len(pairs)
+        rechecked = int8_enricher.rechecked if int8_enricher is not None else 0
+        print(f"int8 vs torch on these texts (last round): sentiment label equal {same_label:.3f}, touchpoint tags "
+              f"equal {same_tags:.3f}; texts re-encoded exactly (close decisions, whole run): {rechecked}")  # fmt: skip
 
 
 def report(figures: Figures, lat: dict[str, float] | None, args: argparse.Namespace, source: str, n: int) -> None:
@@ -341,7 +378,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=500, help="texts for the naive agent (it is slow)")
     parser.add_argument("--score-only", type=int, default=20000)
     parser.add_argument("--latency-s", type=float, default=60.0)
-    parser.add_argument("--only", help="comma-separated sections: bare,offline,e2e,polled,naive,score,latency")
+    parser.add_argument("--only", help="comma-separated sections: bare,onnx,offline,e2e,polled,naive,score,latency")
     args = parser.parse_args()
     settings = Settings.load()
     configure_inference(settings.torch_threads)
