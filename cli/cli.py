@@ -445,6 +445,22 @@ def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export the encoder the enricher loads to ONNX (models/onnx_encoder.py) into the data dir, where the
+    onnx-fp32/onnx-int8 backends find it; a worker would otherwise do this at its first start."""
+    from dataclasses import replace
+
+    from touchpoint.models.encoder import configure_inference
+    from touchpoint.models.enricher import load_encoder
+    from touchpoint.pipeline.enrichment import enricher_config
+
+    configure_inference(settings.torch_threads)
+    for precision in (["fp32", "int8"] if args.precision == "all" else [args.precision]):
+        encoder = load_encoder(replace(enricher_config(settings), encoder_backend=f"onnx-{precision}"))
+        console.print(f"{precision}: {encoder.file}")
+    return 0
+
+
 def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.models.datasets import fetch
 
@@ -561,6 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="enrich: models only, scale with the partitions of signals.raw; sink: store, API, routing, "
                              "alerts; all: both (default: settings.worker_role)")  # fmt: skip
     worker.set_defaults(run=cmd_worker)
+
+    export = sub.add_parser("export", help="export the encoder to ONNX (for TOUCHPOINT_ENCODER_BACKEND=onnx-fp32|onnx-int8)")
+    export.add_argument("format", choices=["onnx"])
+    export.add_argument("--precision", choices=["fp32", "int8", "all"], default="all",
+                        help="int8: dynamic per-channel quantisation of the fp32 export (default: both)")  # fmt: skip
+    export.set_defaults(run=cmd_export)
 
     migrate = sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)")
     migrate.add_argument("--cluster", metavar="NAME", help="print the DDL for a replicated, sharded cluster instead "
