@@ -113,10 +113,15 @@ class Settings(BaseSettings):
     store_max_attempts_per_row: int = Field(5, ge=1)
 
     # Worker
+    # The windows bound how long a batch waits to fill when signals arrive slower than the batch size:
+    # ingest-to-queryable latency at part load is about the two windows plus one inference and one insert
+    # (bench/e2e.py: p95 1.8 s at half the maximum rate with 0.2/0.3, 2.9 s with 0.5/1.0). Under full load
+    # batches fill by size first, so throughput does not depend on them; the cost is more, smaller
+    # inserts at part load (at most ~3/s per sink replica).
     enrich_batch_size: int = Field(32, ge=1)
-    enrich_batch_window_s: float = Field(0.5, gt=0)
+    enrich_batch_window_s: float = Field(0.2, gt=0)
     sink_batch_size: int = Field(500, ge=1)
-    sink_batch_window_s: float = Field(1.0, gt=0)
+    sink_batch_window_s: float = Field(0.3, gt=0)
     # Batches worked on at once per agent, released in order (pipeline/acks.py InFlight): the models run on
     # one batch while the broker acknowledges the previous one's outputs, decoding overlaps inserting.
     enrich_batches_in_flight: int = Field(3, ge=1)
