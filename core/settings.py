@@ -115,10 +115,9 @@ class Settings(BaseSettings):
     # Worker
     # The windows bound how long a batch waits to fill when signals arrive slower than the batch size:
     # ingest-to-queryable latency at part load is about the two windows plus one inference and one insert
-    # (bench/e2e.py: p95 1.8 s at half the maximum rate with 0.2/0.3 at load 3, 2.9 s at load 6; 2.9 s with 0.5/1.0
-    # at load 4). Under full load
-    # batches fill by size first, so throughput does not depend on them; the cost is more, smaller
-    # inserts at part load (at most ~3/s per sink replica).
+    # (bench/e2e.py: p95 1.8 s at half the maximum rate with 0.2/0.3 at load 3, 2.9 s at load 6; 2.9 s with
+    # 0.5/1.0 at load 4). Under full load batches fill by size first, so throughput does not depend on them;
+    # the cost is more, smaller inserts at part load (at most ~3/s per sink replica).
     enrich_batch_size: int = Field(32, ge=1)
     enrich_batch_window_s: float = Field(0.2, gt=0)
     sink_batch_size: int = Field(500, ge=1)
