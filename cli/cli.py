@@ -76,7 +76,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if not asyncio.run(kafka_ready(settings.kafka_bootstrap, timeout_s=10.0)):  # say so now, not after retries
         raise KafkaConnectionError(f"no Kafka broker answers at {settings.kafka_bootstrap}")
-    app = create_app(settings.with_overrides(web_enabled=True, web_port=web_port_of(args.faust_args, settings.web_port)))
+    role = {"worker_role": args.role} if args.role else {}
+    web_port = web_port_of(args.faust_args, settings.web_port)
+    app = create_app(settings.with_overrides(web_enabled=True, web_port=web_port, **role))
     app.finalize()
     app.worker_init()
     app.worker_init_post_autodiscover()
@@ -96,6 +98,13 @@ def web_port_of(faust_args: Sequence[str], default: int) -> int:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.pipeline.store import Store
+
+    if args.cluster:  # a cluster's DDL is printed for clickhouse-client, not applied from here (pipeline/cluster.py)
+        from touchpoint.pipeline.cluster import cluster_sql_path, render
+
+        statements = render(cluster_sql_path().read_text(encoding="utf-8"), settings.clickhouse_database, args.cluster)
+        print(";\n\n".join(s.sql for s in statements) + ";")
+        return 0
 
     store = Store.from_settings(settings)
     try:
@@ -436,6 +445,22 @@ def cmd_enrich(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export the encoder the enricher loads to ONNX (models/onnx_encoder.py) into the data dir, where the
+    onnx-fp32/onnx-int8 backends find it; a worker would otherwise do this at its first start."""
+    from dataclasses import replace
+
+    from touchpoint.models.encoder import configure_inference
+    from touchpoint.models.enricher import load_encoder
+    from touchpoint.pipeline.enrichment import enricher_config
+
+    configure_inference(settings.torch_threads)
+    for precision in (["fp32", "int8"] if args.precision == "all" else [args.precision]):
+        encoder = load_encoder(replace(enricher_config(settings), encoder_backend=f"onnx-{precision}"))
+        console.print(f"{precision}: {encoder.file}")
+    return 0
+
+
 def cmd_data(settings: Settings, args: argparse.Namespace) -> int:
     from touchpoint.models.datasets import fetch
 
@@ -604,9 +629,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="a production worker (the Faust worker of touchpoint.pipeline.app)")
     worker.epilog = "Any other option goes to faust's worker command, e.g. -p/--web-port PORT, --without-web."
+    worker.add_argument("--role", choices=["all", "enrich", "sink"],
+                        help="enrich: models only, scale with the partitions of signals.raw; sink: store, API, routing, "
+                             "alerts; all: both (default: settings.worker_role)")  # fmt: skip
     worker.set_defaults(run=cmd_worker)
 
-    sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)").set_defaults(run=cmd_migrate)
+    export = sub.add_parser("export", help="export the encoder to ONNX (for TOUCHPOINT_ENCODER_BACKEND=onnx-fp32|onnx-int8)")
+    export.add_argument("format", choices=["onnx"])
+    export.add_argument("--precision", choices=["fp32", "int8", "all"], default="all",
+                        help="int8: dynamic per-channel quantisation of the fp32 export (default: both)")  # fmt: skip
+    export.set_defaults(run=cmd_export)
+
+    migrate = sub.add_parser("migrate", help="apply ClickHouse DDL (idempotent, versioned)")
+    migrate.add_argument("--cluster", metavar="NAME", help="print the DDL for a replicated, sharded cluster instead "
+                         "(ReplicatedReplacingMergeTree + Distributed): pipe it into `clickhouse-client --multiquery`")
+    migrate.set_defaults(run=cmd_migrate)
 
     imp = sub.add_parser("import", help="backfill a CSV/JSONL file into signals.raw")
     imp.add_argument("file")

@@ -113,10 +113,22 @@ class Settings(BaseSettings):
     store_max_attempts_per_row: int = Field(5, ge=1)
 
     # Worker
+    # The windows bound how long a batch waits to fill when signals arrive slower than the batch size:
+    # ingest-to-queryable latency at part load is about the two windows plus one inference and one insert
+    # (bench/e2e.py: p95 1.8 s at half the maximum rate with 0.2/0.3 at load 3, 2.9 s at load 6; 2.9 s with
+    # 0.5/1.0 at load 4). Under full load batches fill by size first, so throughput does not depend on them;
+    # the cost is more, smaller inserts at part load (at most ~3/s per sink replica).
     enrich_batch_size: int = Field(32, ge=1)
-    enrich_batch_window_s: float = Field(0.5, gt=0)
+    enrich_batch_window_s: float = Field(0.2, gt=0)
     sink_batch_size: int = Field(500, ge=1)
-    sink_batch_window_s: float = Field(1.0, gt=0)
+    sink_batch_window_s: float = Field(0.3, gt=0)
+    # Batches worked on at once per agent, released in order (pipeline/acks.py InFlight): the models run on
+    # one batch while the broker acknowledges the previous one's outputs, decoding overlaps inserting.
+    enrich_batches_in_flight: int = Field(3, ge=1)
+    sink_batches_in_flight: int = Field(2, ge=1)
+    # Which agents this process runs: enrich (models, no store; scale with the partitions of signals.raw),
+    # sink (store, API, routing, alerts; no models) or all (one process). `touchpoint worker --role`.
+    worker_role: Literal["all", "enrich", "sink"] = "all"
     web_enabled: bool = False  # `touchpoint worker` turns it on (faust --with-web): /metrics /healthz /readyz
     web_port: int = 6066
     # /metrics for processes without the worker's web server (`touchpoint connect`); 0 = off.
@@ -124,7 +136,10 @@ class Settings(BaseSettings):
     log_level: str = "warn"
 
     # Models
-    torch_threads: int = Field(0, ge=0, description="0 = torch's default")
+    torch_threads: int = Field(0, ge=0, description="inference threads (torch and ONNX Runtime); 0 = the CPUs this process is given")
+    # torch, or ONNX Runtime on a file exported from the same weights at first use (models/onnx_encoder.py,
+    # `touchpoint export onnx`): onnx-fp32 gives the same numbers, onnx-int8 is quantised (model card).
+    encoder_backend: Literal["torch", "onnx-fp32", "onnx-int8"] = "torch"
     encoder_path: str | None = None
     max_text_tokens: int = Field(256, ge=16)
     encoder_batch_size: int = Field(8, ge=1, description="texts per encoder pass (length-sorted micro-batches)")

@@ -13,12 +13,13 @@ from typing import Sequence
 
 import numpy as np
 
-from touchpoint.models.encoder import Encoded, SentenceEncoder
+from touchpoint.models.encoder import Encoded, SentenceEncoder  # or an OnnxEncoder: same interface
 
 
 def cache_key(encoder: SentenceEncoder, texts: Sequence[str]) -> str:
     tuned = f"|tuned={encoder.tuned_id}" if encoder.tuned_id else ""
-    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2{tuned}".encode())
+    backend = getattr(encoder, "backend", "torch")  # an ONNX encoder's features differ (int8) or may (fp32)
+    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2{tuned}{'' if backend == 'torch' else '|' + backend}".encode())
     for text in texts:
         digest.update(text.encode("utf-8", errors="replace") + b"\x00")
     return digest.hexdigest()[:24]

@@ -10,9 +10,11 @@ for this model, so a dot product is a cosine.
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,15 +61,46 @@ def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def configure_inference(threads: int) -> None:
-    """Process-wide model settings: torch's intra-op threads (0 keeps torch's default: one per
-    core) and no Hugging Face progress bars on stderr.
+    """Process-wide model settings: torch's intra-op threads (0: one per CPU this process is given,
+    :func:`available_cpus`) and no Hugging Face progress bars on stderr.
 
     Process-wide by nature, so only entry points call it (a worker, a command,
     a benchmark), once, before the models load.
     """
     hf_logging.disable_progress_bar()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(inference_threads(threads))
+
+
+def inference_threads(setting: int) -> int:
+    """Threads for inference: the setting when given, else the CPUs this process may use."""
+    return setting or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota (a container's CPU limit).
+
+    Torch and OpenMP count the host's cores instead; in a 2-CPU container on a
+    64-core node that is 32+ threads fighting over 2 CPUs (measured 0.36-0.40x
+    with two oversubscribed workers, issue 18).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    return max(1, min(cpus, math.ceil(quota)) if quota else cpus)
+
+
+def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the cgroup v2 ``cpu.max`` (or v1 ``cpu.cfs_quota_us``) of this process; None: no limit."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
 
 
 def packaged_encoder_path() -> str:
@@ -117,6 +150,7 @@ class SentenceEncoder:
             self.name = f"{self.name}+tuned-{tuned.sha256[:8]}"
         self.model = model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
+        self.backend = "torch"
 
     def token_count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
@@ -131,15 +165,7 @@ class SentenceEncoder:
 
     def encode_rich(self, texts: Sequence[str], batch_size: int = 64) -> Encoded:
         """Sentence vectors and pooled hidden states, length-sorted batches (dynamic padding)."""
-        n = len(texts)
-        sentence = np.zeros((n, self.dim), dtype=np.float32)
-        layer_means = np.zeros((n, self.layers, self.dim), dtype=np.float32)
-        last_max = np.zeros((n, self.dim), dtype=np.float32)
-        order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            sentence[chunk], layer_means[chunk], last_max[chunk] = self._encode_batch([texts[i] for i in chunk])
-        return Encoded(sentence, layer_means, last_max)
+        return encode_in_batches(texts, batch_size, self.dim, self.layers, self._encode_batch)
 
     @torch.inference_mode()
     def _encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,10 +173,7 @@ class SentenceEncoder:
             texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
         ).to(self.device)
         states = self.model(**batch, output_hidden_states=True).hidden_states
-        mask = batch["attention_mask"].unsqueeze(-1).to(states[-1].dtype)
-        means = torch.stack([masked_mean(h, mask) for h in states], dim=1)
-        last_max = masked_max(states[-1], mask)
-        sentence = torch.nn.functional.normalize(means[:, -1], dim=-1)
+        sentence, means, last_max = pool(states, batch["attention_mask"])
         return sentence.float().cpu().numpy(), means.float().cpu().numpy(), last_max.float().cpu().numpy()
 
 
@@ -164,6 +187,37 @@ def apply_tuned_layers(model: torch.nn.Module, weights: Mapping[str, torch.Tenso
             f"{ENCODER_NAME}: unset TOUCHPOINT_ENCODER_PATH or retrain with `make train-sentiment`"
         )
     model.load_state_dict(dict(weights), strict=False)
+
+
+def pool(states: Sequence[torch.Tensor], attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What every head reads, from the hidden states: the sentence vector (last layer's masked mean,
+    L2-normalised), every layer's masked mean, and the last layer's max over real tokens.
+
+    The one definition of pooling: the torch encoder runs it, and the ONNX export
+    (models/onnx_encoder.py) puts this same code into its graph.
+    """
+    mask = attention_mask.unsqueeze(-1).to(states[-1].dtype)
+    means = torch.stack([masked_mean(h, mask) for h in states], dim=1)
+    last_max = masked_max(states[-1], mask)
+    sentence = torch.nn.functional.normalize(means[:, -1], dim=-1)
+    return sentence, means, last_max
+
+
+def encode_in_batches(
+    texts: Sequence[str], batch_size: int, dim: int, layers: int,
+    encode_batch: Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> Encoded:  # fmt: skip
+    """Run ``encode_batch`` over length-sorted batches of the non-empty texts (little padding); empty texts
+    get zero vectors. Shared by every encoder backend."""
+    n = len(texts)
+    sentence = np.zeros((n, dim), dtype=np.float32)
+    layer_means = np.zeros((n, layers, dim), dtype=np.float32)
+    last_max = np.zeros((n, dim), dtype=np.float32)
+    order = sorted((i for i, t in enumerate(texts) if t and t.strip()), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        sentence[chunk], layer_means[chunk], last_max[chunk] = encode_batch([texts[i] for i in chunk])
+    return Encoded(sentence, layer_means, last_max)
 
 
 def prototypes(encoder: SentenceEncoder, groups: Sequence[Sequence[str]]) -> np.ndarray:

@@ -11,19 +11,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from touchpoint.models.adaptation import BrandPrior, load_priors
 from touchpoint.models.emotion import EmotionTagger
-from touchpoint.models.encoder import Encoded, SentenceEncoder
+from touchpoint.models.encoder import Encoded, SentenceEncoder, TunedLayers
 from touchpoint.models.language import detect_language
 from touchpoint.models.pii import PiiRedactor, Redaction
 from touchpoint.models.sentiment import UNSCORED, SentimentHead, normalise_text
 from touchpoint.models.touchpoints import Taxonomy, TouchpointTagger, resolve_taxonomy
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from touchpoint.models.onnx_encoder import OnnxEncoder
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,26 @@ class EnricherConfig:
     sentiment_label_map: dict[str, str] | None = None  # its labels -> negative|neutral|positive
     emotion_min_similarity: float | None = None  # None: the calibrated default in models/emotion.py
     sentiment_priors_path: str | None = None  # per-brand label priors (models/adaptation.py); None: none applied
+    # Who runs the encoder: torch, or ONNX Runtime on a file this project exports from the same weights
+    # (models/onnx_encoder.py): onnx-fp32 (same numbers) or onnx-int8 (quantised; see the model card).
+    encoder_backend: str = "torch"
+    onnx_dir: str | None = None  # where exported ONNX files live; None: .touchpoint/models
+    inference_threads: int = 0  # ONNX Runtime's intra-op threads; 0: one per core
+
+
+def load_encoder(config: EnricherConfig, tuned: TunedLayers | None = None) -> "SentenceEncoder | OnnxEncoder":
+    """The encoder the config names, with the sentiment artifact's fine-tuned layers (``tuned``); an ONNX
+    backend exports the torch encoder's weights, tuned layers included, on first use."""
+    encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens, tuned=tuned)
+    if config.encoder_backend == "torch":
+        return encoder
+    precision = config.encoder_backend.removeprefix("onnx-")
+    if config.encoder_backend not in ("onnx-fp32", "onnx-int8"):
+        raise ValueError(f"encoder backend {config.encoder_backend!r} is not torch, onnx-fp32 or onnx-int8")
+    from touchpoint.models.onnx_encoder import OnnxEncoder
+
+    folder = Path(config.onnx_dir) if config.onnx_dir else Path(".touchpoint") / "models"
+    return OnnxEncoder.from_torch(encoder, folder, precision, config.inference_threads)  # type: ignore[arg-type]
 
 
 def load_sentiment(config: EnricherConfig):  # type: ignore[no-untyped-def]
@@ -77,7 +100,7 @@ class Enricher:
     def __init__(self, config: EnricherConfig | None = None) -> None:
         config = config or EnricherConfig()
         self.sentiment = load_sentiment(config)
-        self.encoder = SentenceEncoder(config.encoder_path, max_tokens=config.max_tokens, tuned=self.sentiment.tuned)
+        self.encoder = load_encoder(config, self.sentiment.tuned)
         self.sentiment_version = f"{self.encoder.name}/{self.sentiment.version}"
         priors_file = Path(config.sentiment_priors_path) if config.sentiment_priors_path else None
         self.priors = self._usable_priors(load_priors(priors_file))
@@ -103,6 +126,7 @@ class Enricher:
         }
         self.version = f"{self.sentiment_version}/taxonomy-v{self.taxonomy.version}"
         self.encoder_batch_size = config.encoder_batch_size
+        self.rechecked = 0  # texts a quantised encoder handed to the exact one (:meth:`_recheck`)
 
     def _usable_priors(self, priors: dict[str, BrandPrior]) -> dict[str, tuple[float, float, float]]:
         """Brand priors estimated with this sentiment model; a prior from another model is skipped, with the fix."""
@@ -148,13 +172,36 @@ class Enricher:
         self, texts: Sequence[str | None], hints: Sequence[str | None] | None = None,
         brands: Sequence[str | None] | None = None,
     ) -> list[Enrichment]:  # fmt: skip
-        """Enrichments in input order; ``brands`` picks each text's taxonomy pack, phone regions and sentiment prior."""
+        """Enrichments in input order; ``brands`` picks each text's taxonomy pack, phone regions and sentiment prior.
+
+        A signal without text (a bare score) never reaches a model: only its
+        touchpoint hint is read, so score-only batches cost next to nothing.
+        """
         hints = list(hints) if hints is not None else [None] * len(texts)
         brands = list(brands) if brands is not None else [None] * len(texts)
+        reading = [i for i, text in enumerate(texts) if text and text.strip()]
+        results = self._without_text(hints, brands) if len(reading) < len(texts) else [None] * len(texts)
+        if reading:
+            read = self._with_text([texts[i] for i in reading], [hints[i] for i in reading], [brands[i] for i in reading])
+            for i, enrichment in zip(reading, read):
+                results[i] = enrichment
+        return results  # type: ignore[return-value]
+
+    def _without_text(self, hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
+        """Score-only signals: the hint's touchpoint (and stage) when it names one, nothing else."""
+        tags = self._tag_by_brand(np.zeros((len(hints), self.encoder.dim), dtype=np.float32), hints, brands)
+        return [
+            Enrichment(text_redacted=None, pii_found=[], language="und", sentiment_label=None, sentiment_score=None,
+                       emotions=[], touchpoints=tags[i][0] if hints[i] else [], journey_stage=tags[i][1] if hints[i] else "unknown")
+            for i in range(len(hints))
+        ]  # fmt: skip
+
+    def _with_text(self, texts: list[str], hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
         seen = self._read(texts, brands)
-        embeddings = seen.encoded.sentence
         priors = [self.priors.get(brand or "") for brand in brands] if self.priors else None
         sentiments = self.sentiment.predict_texts(seen.normalised, seen.encoded, priors)
+        encoded, sentiments = self._recheck(seen.normalised, seen.encoded, sentiments, priors)
+        embeddings = encoded.sentence
         # a text the model cannot read gets no emotion either: the gate needs a sentiment it does not have
         gate = [s.probabilities if ok else None for s, ok in zip(sentiments, seen.read)]
         emotions = self.emotions.tag(embeddings, gate)
@@ -179,6 +226,29 @@ class Enricher:
                 )
             )
         return results
+
+    def _recheck(
+        self, texts: list[str | None], encoded: Encoded, sentiments: list[Any], priors: list[Any] | None
+    ) -> tuple[Encoded, list[Any]]:
+        """With a quantised encoder, texts whose sentiment decision is close (margin under the encoder's
+        ``recheck_margin``) are encoded again exactly (fp32, same weights) and classified again, so the
+        quantisation noise cannot flip them (models/onnx_encoder.py)."""
+        exact = getattr(self.encoder, "exact", None)
+        if exact is None or not isinstance(self.sentiment, SentimentHead):
+            return encoded, sentiments
+        margins = self.sentiment.decision_margins(sentiments)
+        rows = [i for i, margin in enumerate(margins) if margin < self.encoder.recheck_margin]
+        if not rows:
+            return encoded, sentiments
+        again = exact.encode_rich([texts[i] for i in rows], batch_size=self.encoder_batch_size)
+        encoded = Encoded(encoded.sentence.copy(), encoded.layer_means.copy(), encoded.last_max.copy())
+        encoded.sentence[rows], encoded.layer_means[rows], encoded.last_max[rows] = again.sentence, again.layer_means, again.last_max
+        sentiments = list(sentiments)
+        again_priors = [priors[i] for i in rows] if priors is not None else None
+        for i, result in zip(rows, self.sentiment.predict_texts([texts[i] for i in rows], again, again_priors)):
+            sentiments[i] = result
+        self.rechecked += len(rows)
+        return encoded, sentiments
 
     def _tag_by_brand(
         self, embeddings: np.ndarray, hints: list[str | None], brands: list[str | None]

@@ -217,6 +217,13 @@ class SentimentHead:
     def predict(self, embeddings: np.ndarray) -> list[SentimentResult]:
         return results_from_probabilities(self.probabilities(embeddings), self.bias)
 
+    def decision_margins(self, results: Sequence[SentimentResult]) -> np.ndarray:
+        """How far each label is from changing: the best minus the second-best decision value
+        (log-probability plus the decision bias), in nats."""
+        probs = np.array([r.probabilities for r in results], dtype=np.float64).reshape(len(results), 3)
+        decision = np.sort(np.log(np.clip(probs, 1e-9, 1.0)) + (self.bias if self.bias is not None else 0.0), axis=1)
+        return decision[:, -1] - decision[:, -2]
+
     def predict_texts(
         self, texts: Sequence[str], encoded: Encoded, priors: Sequence[Sequence[float] | None] | None = None
     ) -> list[SentimentResult]:

@@ -16,11 +16,20 @@ while the failed one's offsets block every later commit. So:
 3. A cancel (shutdown, rebalance) leaves the offsets uncommitted: the batch is
    redelivered to whoever owns the partition next. At-least-once, made
    exactly-once downstream by the deterministic signal_id.
+4. :class:`InFlight` pipelines rules 1-3: up to ``depth`` batches are worked on
+   at once (the models run on batch k+1 while the broker acknowledges batch
+   k's outputs and the sink inserts), each retried in place on its own, and
+   released strictly in arrival order, each only after its own work
+   succeeded. A failing batch holds every later one behind it (at most
+   ``depth``: then the agent stops taking batches), so no offset is ever
+   committed past a batch whose outputs are not safe.
 """
 
 from __future__ import annotations
 
 import logging
+import asyncio
+from collections import deque
 from typing import Any, Awaitable, Callable, Sequence
 
 from touchpoint.core import metrics
@@ -76,6 +85,15 @@ async def process_in_place(
     already computed, so a retry only redoes what failed.
     """
     batch = HeldBatch(events, log_epoch(stream.app))
+    await run_until_done(events, work, status, retry_initial_s=retry_initial_s, retry_max_s=retry_max_s)
+    await batch.release(stream)
+
+
+async def run_until_done(
+    events: Sequence[Any], work: Callable[[], Awaitable[None]], status: ComponentStatus, *,
+    retry_initial_s: float, retry_max_s: float,
+) -> None:  # fmt: skip
+    """Rule 2: ``work`` again and again with backoff until it succeeds, the status and log saying why meanwhile."""
 
     def on_failure(exc: Exception, attempt: int, delay: float) -> None:
         metrics.BATCH_RETRIES.labels(status.name).inc()
@@ -90,4 +108,53 @@ async def process_in_place(
     await retry_until_done(work, on_failure, initial_s=retry_initial_s, max_s=retry_max_s)
     if not status.ok:
         status.recovered()
-    await batch.release(stream)
+
+
+class InFlight:
+    """Rule 4: up to ``depth`` batches worked on at once, released in arrival order once each succeeded.
+
+    ``async with InFlight(...) as flight: await flight.submit(events, work)``
+    in the agent's loop. Leaving the block (the stream stopped, or a cancel at
+    shutdown) releases the leading batches that are done and cancels the rest:
+    their offsets stay uncommitted and their records are redelivered to the
+    partition's next owner, never skipped.
+    """
+
+    def __init__(self, stream: Any, status: ComponentStatus, depth: int, *, retry_initial_s: float,
+                 retry_max_s: float) -> None:  # fmt: skip
+        self.stream, self.status, self.depth = stream, status, max(1, depth)
+        self._retry = {"retry_initial_s": retry_initial_s, "retry_max_s": retry_max_s}
+        self._flight: deque[tuple[HeldBatch, asyncio.Task[None]]] = deque()
+
+    async def __aenter__(self) -> "InFlight":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:  # a cancelled agent must not wait here: it only cancels
+            while self._flight and self._flight[0][1].done():
+                await self._release_oldest()
+        self.cancel()
+
+    async def submit(self, events: Sequence[Any], work: Callable[[], Awaitable[None]]) -> None:
+        """Hold the batch and start its work; returns once fewer than ``depth`` batches are in flight."""
+        batch = HeldBatch(events, log_epoch(self.stream.app))  # taken at once: Faust's own ack after this call can never commit it
+        task = asyncio.ensure_future(run_until_done(events, work, self.status, **self._retry))
+        self._flight.append((batch, task))
+        while self._flight and (self._flight[0][1].done() or len(self._flight) >= self.depth):
+            await self._release_oldest()
+
+    async def drain(self) -> None:
+        """Wait for every batch in flight, releasing each in order."""
+        while self._flight:
+            await self._release_oldest()
+
+    def cancel(self) -> None:
+        while self._flight:
+            _, task = self._flight.popleft()
+            task.cancel()
+
+    async def _release_oldest(self) -> None:
+        batch, task = self._flight[0]
+        await asyncio.shield(task)  # a cancel of the agent cancels the wait, then __aexit__ cancels the task
+        self._flight.popleft()
+        await batch.release(self.stream)

@@ -12,6 +12,11 @@ Flow and guarantees:
    cases (``cx.actions`` -> cases, deliveries): pipeline/loop.py.
 3. A batch's offsets are committed only after every output of it was
    acknowledged by the broker or inserted into ClickHouse (pipeline/acks.py).
+   Several batches are in flight at once (``enrich_batches_in_flight``,
+   ``sink_batches_in_flight``), released in order (acks.InFlight).
+4. ``worker_role`` picks the agents: ``enrich`` (models only, no store: scale
+   these replicas with the partitions of ``signals.raw``), ``sink`` (store,
+   API, routing, alerts; no models) or ``all`` (one process, the default).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import faust
 
@@ -31,7 +36,7 @@ from touchpoint.core.settings import Settings
 from touchpoint.core.status import ComponentStatus
 from touchpoint.models.encoder import configure_inference
 from touchpoint.models.enricher import Enricher
-from touchpoint.pipeline.acks import process_in_place
+from touchpoint.pipeline.acks import InFlight
 from touchpoint.pipeline.alerts.actions import announce
 from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
@@ -87,28 +92,28 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
 
     sealer = Sealer.from_settings(settings)
     letter_codec = DeadLetterCodec(sealer, settings.dead_letter_max_payload_bytes)
-    enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
-    writer = AsyncStore.from_settings(settings, threads=1, name="clickhouse-write")  # the sink's inserts only
-    reader = AsyncStore.from_settings(settings, threads=2, name="clickhouse-read")  # API queries never wait for inserts
-    sink_stage = SinkStage(writer, settings.store_retry_initial_s, settings.store_retry_max_s)
-    batches = {name: ComponentStatus(f"{name}_batch") for name in ("enrich", "sink")}
-    app.touchpoint = {  # for ops endpoints, tools and tests
-        "enrich": enrich_stage, "sink": sink_stage, "store": writer, "reader": reader, "batches": batches,
-    }  # fmt: skip
+    batches = {name: ComponentStatus(f"{name}_batch") for name in roles_parts(settings.worker_role)}
+    app.touchpoint = {"batches": batches}  # for ops endpoints, tools and tests; each role adds its parts below
     register_ops(app, settings)  # /metrics, /healthz, /readyz on the web server; consumer-lag timer
-    register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
-    if settings.alert_watch_in_worker:
-        register_alert_timer(app, reader, settings)  # mostly reads; its ledger writes are a few rows
     retry = {"retry_initial_s": settings.store_retry_initial_s, "retry_max_s": settings.store_retry_max_s}
 
     async def send_dead(dead_letters: Sequence[dict[str, Any]]) -> None:
         await deliver(dead, [(letter["key"], letter_codec.encode(letter)) for letter in dead_letters])
         count_dead_letters(dead_letters)
 
-    @app.agent(raw, name="enrich")
-    async def enrich(stream: faust.StreamT) -> None:
-        await enrich_stage.load()
-        async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_window_s):
+    if "enrich" in batches:
+        enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
+        app.touchpoint["enrich"] = enrich_stage
+
+        @app.agent(raw, name="enrich")
+        async def enrich(stream: faust.StreamT) -> None:
+            await enrich_stage.load()
+            window = InFlight(stream, batches["enrich"], settings.enrich_batches_in_flight, **retry)
+            async with window:  # the models run on one batch while earlier ones are being acknowledged
+                async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_window_s):
+                    await window.submit(events, enrich_work(events))
+
+        def enrich_work(events: Sequence[Any]) -> Callable[[], Awaitable[None]]:
             done: list[StageResult] = []  # the models run once per batch; a retry only re-sends
 
             async def work() -> None:
@@ -116,14 +121,28 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
                     done.append(await enrich_stage.process(incoming(events)))
                 await deliver(enriched, done[0].outputs)
                 await send_dead(done[0].dead_letters)
+                ENRICH_EVENTS_OUT.inc(len(done[0].outputs))
 
-            await process_in_place(stream, events, work, batches["enrich"], **retry)
-            ENRICH_EVENTS_OUT.inc(len(done[0].outputs))
+            return work
 
-    @app.agent(enriched, name="sink")
-    async def sink(stream: faust.StreamT) -> None:
-        await sink_stage.migrate()  # waits out a store that is not reachable yet
-        async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_window_s):
+    if "sink" in batches:
+        writer = AsyncStore.from_settings(settings, threads=1, name="clickhouse-write")  # the sink's inserts only
+        reader = AsyncStore.from_settings(settings, threads=2, name="clickhouse-read")  # API queries never wait for inserts
+        sink_stage = SinkStage(writer, settings.store_retry_initial_s, settings.store_retry_max_s)
+        app.touchpoint.update(sink=sink_stage, store=writer, reader=reader)
+        register_api(app, reader, settings)  # /api/v1/... metric API on the same web server
+        if settings.alert_watch_in_worker:
+            register_alert_timer(app, reader, settings)  # mostly reads; its ledger writes are a few rows
+
+        @app.agent(enriched, name="sink")
+        async def sink(stream: faust.StreamT) -> None:
+            await sink_stage.migrate()  # waits out a store that is not reachable yet
+            window = InFlight(stream, batches["sink"], settings.sink_batches_in_flight, **retry)
+            async with window:  # decoding the next batch overlaps this one's insert
+                async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_window_s):
+                    await window.submit(events, sink_work(events))
+
+        def sink_work(events: Sequence[Any]) -> Callable[[], Awaitable[None]]:
             letters: list[list[dict[str, Any]]] = []  # rows are stored once per batch; a retry only re-sends letters
 
             async def work() -> None:
@@ -131,10 +150,15 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
                     letters.append(await sink_stage.process(incoming(events)))
                 await send_dead(letters[0])
 
-            await process_in_place(stream, events, work, batches["sink"], **retry)
+            return work
 
-    register_loop(app, settings, writer, reader, enriched, deliver, send_dead, incoming)  # route + cases, with routing rules
+        register_loop(app, settings, writer, reader, enriched, deliver, send_dead, incoming)  # route + cases, with routing rules
     return app
+
+
+def roles_parts(role: str) -> tuple[str, ...]:
+    """The agents a worker role runs: enrich (models, no store), sink (store, API, routing, alerts) or all."""
+    return {"all": ("enrich", "sink"), "enrich": ("enrich",), "sink": ("sink",)}[role]
 
 
 def register_alert_timer(app: faust.App, store: AsyncStore, settings: Settings) -> None:

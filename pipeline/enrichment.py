@@ -23,6 +23,7 @@ from touchpoint.core import metrics
 from touchpoint.core.deadletter import dead_letter
 from touchpoint.core.sealing import Sealer, SealError
 from touchpoint.core.settings import Settings
+from touchpoint.models.encoder import inference_threads
 from touchpoint.models.enricher import Enricher, EnricherConfig
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 from touchpoint.schemas.signal import InvalidSignal, validate_record
@@ -54,6 +55,9 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         sentiment_model=settings.sentiment_model,
         sentiment_label_map=settings.sentiment_label_map,
         sentiment_priors_path=str(sentiment_priors_path(settings)),
+        encoder_backend=settings.encoder_backend,
+        onnx_dir=str(settings.data_dir / "models"),
+        inference_threads=inference_threads(settings.torch_threads),
     )
 
 

@@ -92,15 +92,14 @@ async def model_check(app: faust.App) -> str:
 
 
 async def readiness(app: faust.App) -> list[Check]:
-    return list(
-        await asyncio.gather(
-            _timed("broker", lambda: broker_check(app)),
-            _timed("store", lambda: store_check(app)),
-            _timed("model", lambda: model_check(app)),
-            _timed("batches", lambda: batches_check(app)),
-            _timed("commits", lambda: commits_check(app)),
-        )
-    )
+    """The checks of the parts this worker's role runs (an enrich worker has no store, a sink worker no models)."""
+    checks = [_timed("broker", lambda: broker_check(app))]
+    if "sink" in app.touchpoint:
+        checks.append(_timed("store", lambda: store_check(app)))
+    if "enrich" in app.touchpoint:
+        checks.append(_timed("model", lambda: model_check(app)))
+    checks += [_timed("batches", lambda: batches_check(app)), _timed("commits", lambda: commits_check(app))]
+    return list(await asyncio.gather(*checks))
 
 
 def register_ops(app: faust.App, settings: Settings) -> None:

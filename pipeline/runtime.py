@@ -38,8 +38,9 @@ async def running_worker(settings: Settings, enricher: Enricher | None = None) -
         yield app
     finally:
         await stop_within(worker, app, settings.shutdown_timeout_s)
-        await app.touchpoint["store"].close()
-        await app.touchpoint["reader"].close()
+        for name in ("store", "reader"):  # an enrich-only worker has no store
+            if name in app.touchpoint:
+                await app.touchpoint[name].close()
 
 
 async def stop_within(worker: faust.Worker, app: faust.App, timeout_s: float) -> None:

@@ -13,19 +13,19 @@ import sys
 
 import touchpoint.pipeline.app as app_module
 from touchpoint.cli import main
-
-safe = app_module.process_in_place
-
-
-async def commit_first(stream, events, work, status, **retry) -> None:  # type: ignore[no-untyped-def]
-    if status.name != "sink_batch":
-        return await safe(stream, events, work, status, **retry)
-    for event in events:  # the bug under test: the batch is acked (committed on the next tick) before it is safe
-        await stream.ack(event)
-    await asyncio.sleep(3600)  # ...and the insert never happens before the crash
+from touchpoint.pipeline.acks import InFlight
 
 
-app_module.process_in_place = commit_first
+class CommitFirst(InFlight):
+    async def submit(self, events, work) -> None:  # type: ignore[no-untyped-def]
+        if self.status.name != "sink_batch":
+            return await super().submit(events, work)
+        for event in events:  # the bug under test: the batch is acked (committed on the next tick) before it is safe
+            await self.stream.ack(event)
+        await asyncio.sleep(3600)  # ...and the insert never happens before the crash
+
+
+app_module.InFlight = CommitFirst
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -161,3 +161,53 @@ async def _async(value):
 async def _stored_both(app, sql: str, ids: list[str]) -> list[dict] | None:
     rows = await stored_rows(app, sql, {"ids": ids})
     return rows if len(rows) == len(ids) else None
+
+
+async def test_batches_in_flight_commit_in_order_a_failing_one_holds_back_those_after_it(live_settings: Settings, enricher) -> None:
+    """Rule 4 of pipeline/acks.py: the batches after a failing one are processed (their outputs flow), but
+    the partition's committed offset does not pass the failing batch until it succeeded."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    settings = live_settings.with_overrides(
+        enrich_batch_size=1, enrich_batches_in_flight=3, topic_partitions=1, store_retry_initial_s=0.2,
+        store_retry_max_s=0.3, commit_interval_s=0.2,
+    )  # fmt: skip
+    signals = [survey(f"resp-o{i}", text, 5) for i, text in enumerate(["Late parcel", "Great app", "Rude agent"])]
+    fixed = asyncio.Event()
+    placed = []  # (partition, offset) of each signal, as the broker acknowledged it
+
+    async def committed() -> int | None:
+        consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.app_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return await consumer.committed(TopicPartition(settings.topic_raw, placed[0][0]))
+        finally:
+            await consumer.stop()
+
+    async with running_worker(settings, enricher) as app:
+        stage = app.touchpoint["enrich"]
+        real_process = stage.process
+
+        async def first_fails_until_fixed(messages):
+            if (messages[0].partition, messages[0].offset) == placed[0] and not fixed.is_set():
+                raise RuntimeError("the first batch fails until the test fixes it")
+            return await real_process(messages)
+
+        stage.process = first_fails_until_fixed
+        async with SignalProducer(settings) as producer:  # one at a time: three batches of one, in this order
+            for signal in signals:
+                meta = await (await producer.send(signal))
+                placed.append((meta.partition, meta.offset))
+        assert len({p for p, _ in placed}) == 1, "one customer: one partition"
+        sql = "SELECT signal_id FROM {db}.signals FINAL WHERE signal_id IN {ids:Array(String)}"
+        later = [s.signal_id for s in signals[1:]]
+        await wait_for(lambda: _stored_both(app, sql, later))  # the batches behind the failing one went through
+        await asyncio.sleep(1.0)  # several commit intervals
+        assert (await committed() or 0) <= placed[0][1], "an offset was committed past the batch that has not succeeded"
+        fixed.set()
+        await wait_for(lambda: _stored_both(app, sql, [s.signal_id for s in signals]))
+        await wait_for(lambda: _committed_all(committed, placed[-1][1] + 1))
+
+
+async def _committed_all(committed, n: int) -> bool | None:
+    return True if (await committed() or 0) >= n else None

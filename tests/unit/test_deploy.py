@@ -129,7 +129,7 @@ def test_compose_ports_match_settings_and_prometheus_targets() -> None:
     assert f"{defaults.webhook_port}:{defaults.webhook_port}" in services["connectors"]["ports"]
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in prometheus["scrape_configs"]}
-    assert targets["touchpoint-worker"] == [f"worker:{defaults.web_port}"]
+    assert targets["touchpoint-worker"] == [f"worker:{defaults.web_port}", f"enrich:{defaults.web_port}"]
     assert targets["touchpoint-connectors"] == [f"connectors:{defaults.metrics_port}"]
     mounted = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
     for folder in ("./prometheus:", "./grafana/provisioning:", "./grafana/dashboards:"):
@@ -156,13 +156,14 @@ def test_k8s_worker_probes_ports_and_replicas_fit_partitions() -> None:
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "touchpoint-config")
     partitions = int(config["data"]["TOUCHPOINT_TOPIC_PARTITIONS"])
     web_port = int(config["data"]["TOUCHPOINT_WEB_PORT"])
-    worker = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "touchpoint-worker")
-    assert 1 <= worker["spec"]["replicas"] <= partitions
-    [container] = worker["spec"]["template"]["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports["web"] == web_port
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "web"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "web"}
+    for name in ("touchpoint-enrich", "touchpoint-worker"):
+        worker = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+        assert 1 <= worker["spec"]["replicas"] <= partitions
+        [container] = worker["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["web"] == web_port
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "web"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "web"}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     assert services["touchpoint-worker"]["spec"]["ports"][0]["port"] == web_port
     kinds = {d["kind"] for d in docs}
@@ -222,3 +223,30 @@ def test_no_deploy_file_ships_a_default_customer_id_secret() -> None:
         for env in container.get("env", []):
             if env["name"] == "TOUCHPOINT_CUSTOMER_ID_SECRET":
                 assert "secretKeyRef" in env.get("valueFrom", {}), doc["metadata"]["name"]
+
+
+def test_workers_run_in_roles_and_inference_threads_follow_their_cpus() -> None:
+    """Issue 18: enrich replicas (models) and sink replicas (store, API) are separate; each replica's
+    inference threads are the CPUs it is given (threads 0 = the cgroup CPU limit), never a fixed count that
+    could exceed them."""
+    from touchpoint.cli import build_parser
+
+    def role(argv: list[str]) -> str:
+        return build_parser().parse_args(argv).role
+
+    docs = k8s_docs()
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "touchpoint-config")
+    roles = {}
+    for doc, container in containers():
+        if container["args"][0] == "worker":
+            roles[role(container["args"])] = container
+            assert config["data"].get("TOUCHPOINT_TORCH_THREADS", "0") == "0"
+            limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+            assert limits["cpu"] == requests["cpu"], f"{doc['metadata']['name']}: the CPU limit is what threads follow"
+    assert set(roles) == {"enrich", "sink"}
+    services = touchpoint_services()
+    compose_roles = {role(s["command"]): s for s in services.values() if s["command"][0] == "worker"}
+    assert set(compose_roles) == {"enrich", "sink"}
+    for service in compose_roles.values():
+        assert service.get("cpus"), "a worker without a CPU limit would size its threads by the host"
+        assert service["environment"].get("TOUCHPOINT_TORCH_THREADS", "0") == "0"
