@@ -208,6 +208,7 @@ CREATE TABLE IF NOT EXISTS {db}.signals_local ON CLUSTER '{cluster}'
     `journey_stage` LowCardinality(String),
     `sentiment_label` LowCardinality(Nullable(String)),
     `sentiment_score` Nullable(Float32),
+    `sentiment_reason` Nullable(String),
     `emotions` Array(LowCardinality(String)),
     `url` Nullable(String),
     `attributes` Map(String, String),
@@ -297,4 +298,4 @@ AS SELECT *
 FROM {db}.signals
 FINAL;
 
-INSERT INTO {db}.schema_migrations (version, name) VALUES (1, '001_signals.sql'), (2, '002_analytics.sql'), (3, '003_one_row_per_signal.sql'), (4, '004_cases.sql'), (5, '005_alerts.sql'), (6, '006_primary_touchpoint.sql');
+INSERT INTO {db}.schema_migrations (version, name) VALUES (1, '001_signals.sql'), (2, '002_analytics.sql'), (3, '003_one_row_per_signal.sql'), (4, '004_cases.sql'), (5, '005_alerts.sql'), (6, '006_primary_touchpoint.sql'), (7, '007_sentiment_reason.sql');
