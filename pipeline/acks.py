@@ -125,6 +125,8 @@ class InFlight:
         self.stream, self.status, self.depth = stream, status, max(1, depth)
         self._retry = {"retry_initial_s": retry_initial_s, "retry_max_s": retry_max_s}
         self._flight: deque[tuple[HeldBatch, asyncio.Task[None]]] = deque()
+        self._order = asyncio.Lock()  # releases happen in arrival order, one at a time
+        self._releasers: set[asyncio.Future[None]] = set()
 
     async def __aenter__(self) -> "InFlight":
         return self
@@ -136,11 +138,15 @@ class InFlight:
         self.cancel()
 
     async def submit(self, events: Sequence[Any], work: Callable[[], Awaitable[None]]) -> None:
-        """Hold the batch and start its work; returns once fewer than ``depth`` batches are in flight."""
-        batch = HeldBatch(events, log_epoch(self.stream.app))  # taken at once: Faust's own ack after this call can never commit it
+        """Hold the batch and start its work; returns once fewer than ``depth`` batches are in flight.
+
+        A batch is released as soon as it and every batch before it succeeded, not at the next submit:
+        when the stream goes quiet, the last batch still commits (lag reaches zero)."""
+        batch = HeldBatch(events, log_epoch(self.stream.app))  # taken at once: Faust's own ack can never commit it
         task = asyncio.ensure_future(run_until_done(events, work, self.status, **self._retry))
         self._flight.append((batch, task))
-        while self._flight and (self._flight[0][1].done() or len(self._flight) >= self.depth):
+        task.add_done_callback(lambda _: self._releasers.add(asyncio.ensure_future(self._release_done())))
+        while self._flight and len(self._flight) >= self.depth:
             await self._release_oldest()
 
     async def drain(self) -> None:
@@ -149,12 +155,21 @@ class InFlight:
             await self._release_oldest()
 
     def cancel(self) -> None:
+        for releaser in self._releasers:
+            releaser.cancel()
         while self._flight:
             _, task = self._flight.popleft()
             task.cancel()
 
     async def _release_oldest(self) -> None:
-        batch, task = self._flight[0]
+        _, task = self._flight[0]
         await asyncio.shield(task)  # a cancel of the agent cancels the wait, then __aexit__ cancels the task
-        self._flight.popleft()
-        await batch.release(self.stream)
+        await self._release_done()
+
+    async def _release_done(self) -> None:
+        """Release the leading batches whose work succeeded, in order."""
+        async with self._order:
+            while self._flight and self._flight[0][1].done() and not self._flight[0][1].cancelled():
+                batch, _ = self._flight.popleft()
+                await batch.release(self.stream)
+        self._releasers = {r for r in self._releasers if not r.done()}
