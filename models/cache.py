@@ -18,8 +18,9 @@ from touchpoint.models.encoder import Encoded, SentenceEncoder  # or an OnnxEnco
 
 def cache_key(encoder: SentenceEncoder, texts: Sequence[str]) -> str:
     tuned = f"|tuned={encoder.tuned_id}" if encoder.tuned_id else ""
-    backend = getattr(encoder, "backend", "torch")  # an ONNX encoder's features differ (int8) or may (fp32)
-    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2{tuned}{'' if backend == 'torch' else '|' + backend}".encode())
+    # an ONNX encoder's features differ (int8) or may (fp32); torch keys stay as they were before backends
+    backend = "" if encoder.backend == "torch" else f"|{encoder.backend}"
+    digest = hashlib.sha256(f"{Path(encoder.path).name}|{encoder.max_tokens}|v2{tuned}{backend}".encode())
     for text in texts:
         digest.update(text.encode("utf-8", errors="replace") + b"\x00")
     return digest.hexdigest()[:24]

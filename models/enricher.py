@@ -182,7 +182,9 @@ class Enricher:
         reading = [i for i, text in enumerate(texts) if text and text.strip()]
         results = self._without_text(hints, brands) if len(reading) < len(texts) else [None] * len(texts)
         if reading:
-            read = self._with_text([texts[i] for i in reading], [hints[i] for i in reading], [brands[i] for i in reading])
+            read = self._with_text(
+                [texts[i] for i in reading], [hints[i] for i in reading], [brands[i] for i in reading]
+            )
             for i, enrichment in zip(reading, read):
                 results[i] = enrichment
         return results  # type: ignore[return-value]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from touchpoint.models.adaptation import adjust, estimate_prior, fit_calibration, load_priors, save_prior
-from touchpoint.models.sentiment import LABELS, softmax
+from touchpoint.models.sentiment import softmax
 from touchpoint.samples import sample_path
 
 # written for these tests: one complaint, one compliment, in three languages
