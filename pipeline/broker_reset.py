@@ -141,9 +141,11 @@ async def rewind_after_reset(app: faust.App, settings: Settings, watch: BrokerWa
     The commit matters: as soon as the broker is back, Faust commits what it had acknowledged on the old
     logs, and the rebalance the restart causes would seek to those old numbers (past records of the new log).
     When the commit fails (the group is rebalancing), the next check rewinds again."""
+    if not watch.rewind or app.rebalancing:  # mid-rebalance (the restart causes one): the next check rewinds
+        return
     consumer = app.consumer
     tps = [tp for tp in consumer.assignment() if tp.topic in (settings.topic_raw, settings.topic_enriched)]
-    if not watch.rewind or not tps:
+    if not tps:
         return
     starts = await consumer.earliest_offsets(*tps)
     for tp in tps:
@@ -163,10 +165,9 @@ async def commit_offsets(app: faust.App, offsets: Mapping[Any, int]) -> bool:
     thread = app.consumer._thread  # Faust runs the aiokafka consumer on its own thread and loop
 
     async def commit() -> bool:
+        starts = {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
         try:
-            await thread._ensure_consumer().commit(
-                {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
-            )
+            await thread._ensure_consumer().commit(starts)
             return True
         except KafkaError as exc:
             log.debug("committing the new logs' starts failed: %r", exc)
