@@ -575,6 +575,8 @@ def cmd_train_priors(settings: Settings, args: argparse.Namespace) -> int:
     console.print(f"{result.brand}: {result.texts} texts ({source})")
     console.print(f"  label mix the model was calibrated to: {shares(result.source_prior)}")
     console.print(f"  estimated for {result.brand} (EM, {estimate.iterations} iterations): {shares(estimate.prior)}")
+    bias = result.saved.decision_bias or (0.0, 0.0, 0.0)
+    console.print(f"  decision bias for macro-F1 on these texts: neutral {bias[1]:+.2f}, positive {bias[2]:+.2f} (nats)")
     console.print(f"wrote {result.path}; the enricher applies it to {result.brand}'s texts from its next start")
     return 0
 

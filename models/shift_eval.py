@@ -4,8 +4,12 @@ A brand's stream differs from the training mix mostly in how many complaints
 it holds. Each mix below takes held-out (test split) texts and keeps, per
 class, the first texts in a stable hash order until the target shares are
 met (as many texts as the rarest class allows). On each mix: macro-F1 of the
-model as is, after EM re-estimates the prior from the mix's own texts
-(models/adaptation.py, labels unused), and with the true prior (the ceiling).
+model as is; after EM re-estimates the prior from the mix's own texts with the
+model's decision bias; with that prior and the decision bias chosen for the
+mix by plug-in macro-F1 (what `touchpoint train priors` saves; labels unused
+throughout); and with the true prior (the ceiling, plug-in bias). Also the
+error of the label shares an analyst reads: counted from the labels as is, and
+EM's estimate (total variation distance to the true mix).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from touchpoint.models import datasets
-from touchpoint.models.adaptation import estimate_prior
+from touchpoint.models.adaptation import Shift, adjust, estimate_prior, macro_f1_decision_bias
 from touchpoint.models.cache import encode_cached
 from touchpoint.models.sentiment import LABELS
 
@@ -47,6 +51,17 @@ def _macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
     return score(gold, pred).macro_f1
 
 
+def _with_bias(head: Any, probabilities: np.ndarray, prior: Sequence[float]) -> Shift:
+    """The prior and the plug-in macro-F1 decision bias for it, as `touchpoint train priors` saves them."""
+    shifted = adjust(probabilities, head.source_prior, prior)
+    return Shift(tuple(prior), macro_f1_decision_bias(shifted))  # type: ignore[arg-type]
+
+
+def _distance(shares: Sequence[float], true: Sequence[float]) -> float:
+    """Total variation distance between two label mixes: the share of texts counted under the wrong label."""
+    return float(np.abs(np.asarray(shares) - np.asarray(true)).sum() / 2)
+
+
 def evaluate_label_shift(enricher: Any, data_dir: Path, cache_dir: Path | None) -> list[dict]:
     """One row per mix: true and estimated prior, macro-F1 without, with EM, with the true prior."""
     head = enricher.sentiment
@@ -58,13 +73,19 @@ def evaluate_label_shift(enricher: Any, data_dir: Path, cache_dir: Path | None) 
         texts, gold = [r.text for r in rows], [r.label for r in rows]
         encoded = encode_cached(enricher.encoder, texts, cache_dir)
         plain = head.predict_texts(texts, encoded)
-        estimate = estimate_prior(np.array([r.probabilities for r in plain]), head.source_prior)
-        adapted = head.predict_texts(texts, encoded, [estimate.prior] * len(texts))
+        probabilities = np.array([r.probabilities for r in plain])
+        estimate = estimate_prior(probabilities, head.source_prior)
+        prior_only = head.predict_texts(texts, encoded, [Shift(estimate.prior)] * len(texts))
+        adapted = head.predict_texts(texts, encoded, [_with_bias(head, probabilities, estimate.prior)] * len(texts))
         true_prior = tuple(float(np.mean([g == label for g in gold])) for label in LABELS)
-        oracle = head.predict_texts(texts, encoded, [tuple(max(v, 1e-3) for v in true_prior)] * len(texts))
+        ceiling = _with_bias(head, probabilities, tuple(max(v, 1e-3) for v in true_prior))
+        oracle = head.predict_texts(texts, encoded, [ceiling] * len(texts))
+        counted = tuple(float(np.mean([r.label == label for r in plain])) for label in LABELS)
         rows_out.append({
             "mix": name, "n": len(rows), "true_prior": true_prior, "estimated_prior": estimate.prior,
             "iterations": estimate.iterations, "none": _macro_f1(gold, [r.label for r in plain]),
+            "em_prior_only": _macro_f1(gold, [r.label for r in prior_only]),
             "em": _macro_f1(gold, [r.label for r in adapted]), "true": _macro_f1(gold, [r.label for r in oracle]),
+            "share_error_counted": _distance(counted, true_prior), "share_error_em": _distance(estimate.prior, true_prior),
         })  # fmt: skip
     return rows_out

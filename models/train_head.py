@@ -175,15 +175,15 @@ def _head(fields: dict, candidate: Candidate, bias: np.ndarray | None = None) ->
     )  # fmt: skip
 
 
-def _tune_bias(probs: np.ndarray, data: _Data) -> np.ndarray:
-    """A per-class additive bias on log-probabilities that maximises mean macro-F1 on validation."""
+def _tune_bias(probs: np.ndarray, data: _Data, over: Sequence[str] = SELECT_ON) -> np.ndarray:
+    """A per-class additive bias on log-probabilities that maximises mean macro-F1 (sets ``over``) on validation."""
     best, best_score = np.zeros(3), -1.0
     log_p = np.log(np.clip(probs, 1e-9, 1))
     for neutral in np.arange(-1.0, 1.51, 0.25):
         for positive in np.arange(-0.5, 0.51, 0.25):
             bias = np.array([0.0, neutral, positive])
             pred = (log_p + bias).argmax(axis=1)
-            score = _selection_score(data, pred)
+            score = _selection_score(data, pred, over)
             if score > best_score + 1e-9:
                 best, best_score = bias, score
     return best
@@ -201,9 +201,9 @@ def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(min(grid, key=lambda t: _nll(softmax(logits / t), y)))
 
 
-def _selection_score(data: _Data, pred: np.ndarray) -> float:
+def _selection_score(data: _Data, pred: np.ndarray, over: Sequence[str] = SELECT_ON) -> float:
     sets = np.array(data.sets)
-    return float(np.mean([macro_f1(data.y[sets == s], pred[sets == s]) for s in SELECT_ON if (sets == s).any()]))
+    return float(np.mean([macro_f1(data.y[sets == s], pred[sets == s]) for s in over if (sets == s).any()]))
 
 
 def compare(train: _Data, progress: Callable[[str], None] = lambda _: None) -> list[dict]:

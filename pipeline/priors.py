@@ -3,8 +3,9 @@
 The texts are the brand's stored signals (newest first, redacted as stored) or a
 JSONL file of objects with ``text``. The enricher reads them exactly as it reads
 live text (redaction, language gate, one encoder pass), EM re-estimates the
-label prior (models/adaptation.py), and the prior is saved for the brand in the
-priors file that the enricher applies to that brand's texts from then on.
+label prior (models/adaptation.py), a decision bias is chosen for macro-F1 on
+the shifted posteriors, and both are saved for the brand in the priors file
+that the enricher applies to that brand's texts from then on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from touchpoint.core.settings import Settings
-from touchpoint.models.adaptation import MIN_TEXTS, BrandPrior, Estimate, estimate_prior, save_prior
+from touchpoint.models.adaptation import (
+    MIN_TEXTS, BrandPrior, Estimate, Shift, adjust, estimate_prior, macro_f1_decision_bias, save_prior,
+)
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.enrichment import enricher_config, sentiment_priors_path
 from touchpoint.pipeline.store import Store
@@ -80,6 +83,7 @@ def estimate_brand_prior(settings: Settings, brand: str, texts: list[str], sourc
             f"{MIN_TEXTS}: import more of the brand's feedback or pass a JSONL file with --file"
         )
     estimate = estimate_prior(probabilities, source_prior)
+    bias = macro_f1_decision_bias(adjust(probabilities, source_prior, estimate.prior))
     path = sentiment_priors_path(settings)
-    saved = save_prior(path, brand, estimate, len(probabilities), enricher.sentiment_version, source)
+    saved = save_prior(path, brand, Shift(estimate.prior, bias), len(probabilities), enricher.sentiment_version, source)
     return PriorResult(brand, len(probabilities), source_prior, estimate, saved, path)

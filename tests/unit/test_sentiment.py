@@ -126,12 +126,48 @@ def test_em_recovers_a_shifted_label_mix_from_calibrated_probabilities() -> None
     assert (adapted.argmax(1) == y_target).mean() > (target.argmax(1) == y_target).mean()
 
 
+def test_plug_in_macro_f1_equals_the_real_one_when_posteriors_are_certain() -> None:
+    from touchpoint.models.adaptation import expected_macro_f1
+    from touchpoint.models.train_head import macro_f1
+
+    rng = np.random.default_rng(5)
+    gold, predicted = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    assert expected_macro_f1(np.eye(3)[gold], predicted) == pytest.approx(macro_f1(gold, predicted))
+    assert expected_macro_f1(np.eye(3)[gold], gold) == pytest.approx(1.0)
+    assert expected_macro_f1(np.eye(3)[gold], (gold + 1) % 3) == 0.0  # negative control: every label wrong
+
+
+def test_the_plug_in_bias_wins_back_the_macro_f1_a_shifted_prior_costs() -> None:
+    """Gaussian class clusters, calibrated on a positive-heavy mix, read on a complaint-heavy one: the prior
+    alone moves minority texts to the majority class; the plug-in bias, chosen without labels, recovers."""
+    from touchpoint.models.adaptation import macro_f1_decision_bias
+    from touchpoint.models.train_head import macro_f1
+
+    rng = np.random.default_rng(21)
+
+    def draw(shares: tuple[float, float, float], n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.choice(3, size=n, p=shares)
+        return rng.normal(size=(n, 3)) + 1.2 * np.eye(3)[y], y
+
+    x_source, y_source = draw((0.3, 0.2, 0.5), 6000)
+    temperature, bias = fit_calibration(x_source, y_source)
+    source_prior = np.bincount(y_source, minlength=3) / len(y_source)
+    x_target, y_target = draw((0.75, 0.15, 0.10), 4000)
+    target = softmax((x_target / temperature + bias).astype(np.float32))
+    shifted = adjust(target, source_prior, estimate_prior(target, source_prior).prior)
+    prior_only = macro_f1(y_target, shifted.argmax(1))
+    chosen = np.array(macro_f1_decision_bias(shifted))
+    with_bias = macro_f1(y_target, (np.log(shifted) + chosen).argmax(1))
+    assert chosen[0] == 0.0 and chosen[1] > 0 and chosen[2] > 0  # the minority classes are favoured
+    assert with_bias > prior_only + 0.01
+
+
 def test_a_brand_prior_shifts_that_brand_only_and_a_stale_one_is_ignored(tmp_path: Path, enricher) -> None:
-    from touchpoint.models.adaptation import Estimate
+    from touchpoint.models.adaptation import Shift
     from touchpoint.models.enricher import Enricher, EnricherConfig
 
     priors = tmp_path / "priors.json"
-    complaints = Estimate((0.7, 0.2, 0.1), 12, True)
+    complaints = Shift((0.7, 0.2, 0.1))
     save_prior(priors, "acme", complaints, 500, enricher.sentiment_version, "test")
     save_prior(priors, "globex", complaints, 500, "all-MiniLM-L6-v2/an-older-model", "test")  # negative control
     assert set(load_priors(priors)) == {"acme", "globex"}
@@ -156,6 +192,7 @@ def test_train_priors_from_a_file_writes_the_brand_prior(tmp_path: Path, monkeyp
     assert main(["train", "priors", "--brand", "acme", "--file", str(texts)]) == 0
     saved = load_priors(tmp_path / "sentiment-priors.json")["acme"]
     assert saved.texts >= 200 and sum(saved.prior) == pytest.approx(1.0) and saved.model_version.count("/") == 1
+    assert saved.decision_bias is not None and saved.decision_bias[0] == 0.0
     few = tmp_path / "few.jsonl"
     few.write_text("".join(json.dumps({"text": t}) + "\n" for t in demo_texts()[:20]))
     assert main(["train", "priors", "--brand", "tiny", "--file", str(few)]) == 1
@@ -182,11 +219,11 @@ def test_slice_rules_select_by_gold_label_and_lexicon_only(text: str, label: str
 def test_offline_enrich_gives_the_reason_and_applies_the_brand_prior(settings, enricher) -> None:
     import io
 
-    from touchpoint.models.adaptation import Estimate
+    from touchpoint.models.adaptation import Shift
     from touchpoint.pipeline.enrichment import sentiment_priors_path
     from touchpoint.pipeline.offline import enrich_jsonl
 
-    save_prior(sentiment_priors_path(settings), "acme", Estimate((0.7, 0.2, 0.1), 9, True), 500,
+    save_prior(sentiment_priors_path(settings), "acme", Shift((0.7, 0.2, 0.1)), 500,
                enricher.sentiment_version, "test")  # fmt: skip
     lines = [{"text": COMPLAINT_FR, "brand": "acme"}, {"text": "It arrived on Tuesday.", "brand": "acme"},
              {"text": "It arrived on Tuesday.", "brand": "globex"}]  # fmt: skip
