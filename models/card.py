@@ -121,6 +121,30 @@ def _slice_section(report: Any) -> list[str]:
     return lines + [""]
 
 
+def _quantised_section(quantised: dict) -> list[str]:
+    if not quantised:
+        return []
+    worst = quantised["worst"]
+    verdict = "within" if quantised["within_tolerance"] else "**not** within"
+    lines = ["## Quantised encoder (ONNX Runtime int8)", "",
+             f"The same encoder exported by `touchpoint export onnx` and quantised to int8 per channel "
+             f"(`{quantised['model_file']}`), served as the enricher serves it (`TOUCHPOINT_ENCODER_BACKEND=onnx-int8`): "
+             "a text whose sentiment decision is close is encoded again exactly (*re-encoded*), the taggers read "
+             "the int8 sentence vectors, and each pack calibrates its thresholds on its examples as int8 reads them. "
+             "Torch's numbers are the ones above, from the same run.", "",
+             "| held-out set | measure | n | torch | int8 | Δ | labels equal | re-encoded |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for row in quantised["rows"]:
+        agreement = f"{row['agreement']:.3f}" if "agreement" in row else "-"
+        rechecked = str(row["rechecked"]) if "rechecked" in row else "-"
+        lines.append(f"| {row['set']} | {row['kind']} | {row['n']} | {row['torch']:.3f} | {row['int8']:.3f} | "
+                     f"{row['int8'] - row['torch']:+.3f} | {agreement} | {rechecked} |")  # fmt: skip
+    lines += ["", f"int8 is {verdict} {quantised['tolerance']} of torch on every held-out set (largest loss: "
+              f"{worst['set']}, {worst['kind']} {worst['int8'] - worst['torch']:+.3f}). The default backend is int8 "
+              f"only where this holds; bench/e2e.py measures the speed."]  # fmt: skip
+    return lines + [""]
+
+
 def _shift_section(report: Any) -> list[str]:
     if not report.shift:
         return []
@@ -367,6 +391,7 @@ def render(report: Any, selection: dict | None, training: dict | None, python: s
     parts.append("\n".join(_tagging_section(report.tagging, report.tagging_baseline)))
     parts.append("\n".join(_packs_section(getattr(report, "packs", []))))
     parts.append("\n".join(_pii_section(getattr(report, "pii", {}))))
+    parts.append("\n".join(_quantised_section(getattr(report, "quantised", {}))))
     parts.append("\n".join(_errors_section(report)))
     parts.append(SOURCES)
     return "\n".join(parts)

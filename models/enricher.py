@@ -126,7 +126,7 @@ class Enricher:
         }
         self.version = f"{self.sentiment_version}/taxonomy-v{self.taxonomy.version}"
         self.encoder_batch_size = config.encoder_batch_size
-        self.rechecked = 0  # texts a quantised encoder handed to the exact one (:meth:`_recheck`)
+        self.rechecked = 0  # texts a quantised encoder handed to the exact one (:meth:`recheck`)
 
     def _usable_priors(self, priors: dict[str, BrandPrior]) -> dict[str, Shift]:
         """Brand priors estimated with this sentiment model; a prior from another model is skipped, with the fix."""
@@ -202,7 +202,7 @@ class Enricher:
         seen = self._read(texts, brands)
         priors = [self.priors.get(brand or "") for brand in brands] if self.priors else None
         sentiments = self.sentiment.predict_texts(seen.normalised, seen.encoded, priors)
-        encoded, sentiments = self._recheck(seen.normalised, seen.encoded, sentiments, priors)
+        encoded, sentiments = self.recheck(seen.normalised, seen.encoded, sentiments, priors)
         embeddings = encoded.sentence
         # a text the model cannot read gets no emotion either: the gate needs a sentiment it does not have
         gate = [s.probabilities if ok else None for s, ok in zip(sentiments, seen.read)]
@@ -229,7 +229,7 @@ class Enricher:
             )
         return results
 
-    def _recheck(
+    def recheck(
         self, texts: list[str | None], encoded: Encoded, sentiments: list[Any], priors: list[Any] | None
     ) -> tuple[Encoded, list[Any]]:
         """With a quantised encoder, texts whose sentiment decision is close (margin under the encoder's

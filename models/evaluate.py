@@ -11,6 +11,8 @@ Every number in the card comes from one run of this module:
 * language identification on the multilingual corpora;
 * emotion and touchpoint tagging on the held-out part of the project's own
   labelled set (models/labels/cx_labelled.jsonl), with both models' encoder pass;
+* the ONNX int8 encoder against torch on every held-out set above
+  (models/quantised_eval.py);
 * the approach comparison that ``touchpoint train sentiment --compare`` made on validation.
 """
 
@@ -80,6 +82,7 @@ class Report:
     tagging_baseline: dict[str, object] = field(default_factory=dict)
     packs: list[dict[str, object]] = field(default_factory=list)  # per industry taxonomy pack (models/pack_eval.py)
     pii: dict[str, object] = field(default_factory=dict)  # redaction on the synthetic messages (models/pii_eval.py)
+    quantised: dict[str, object] = field(default_factory=dict)  # ONNX int8 vs torch (models/quantised_eval.py)
     errors: list[tuple[str, str, str, float]] = field(default_factory=list)
     model_version: str = ""
     baseline_version: str = ""
@@ -162,10 +165,11 @@ def evaluate_language(data_dir: Path, report: Report, progress: Callable[[str], 
 
 
 def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | None = None,
-        progress: Callable[[str], None] = lambda _: None) -> Report:  # fmt: skip
+        progress: Callable[[str], None] = lambda _: None, quantised: bool = True) -> Report:  # fmt: skip
     from touchpoint.models.shift_eval import evaluate_label_shift
     from touchpoint.models.pack_eval import evaluate_packs
     from touchpoint.models.pii_eval import evaluate_pii
+    from touchpoint.models.quantised_eval import evaluate_quantised
     from touchpoint.models.tagging_eval import evaluate_tagging
 
     start = time.perf_counter()
@@ -190,6 +194,8 @@ def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | 
     report.packs = evaluate_packs(model)
     progress("redaction")
     report.pii = evaluate_pii("test")
+    if quantised and not config.sentiment_model:
+        report.quantised = evaluate_quantised(report, config, data_dir, cache_dir, progress)
     report.seconds = time.perf_counter() - start
     return report
 

@@ -78,6 +78,7 @@ def signals(enricher: Any, texts: Sequence[str], cache_dir: Path | None = None) 
     clean = [normalise_text(enricher.redactor.redact(t).text) for t in texts]
     encoded = encode_cached(enricher.encoder, clean, cache_dir)
     sentiments = enricher.sentiment.predict_texts(clean, encoded)
+    encoded, sentiments = enricher.recheck(clean, encoded, sentiments, None)  # a quantised encoder's close calls
     allowed = enricher.emotions.allowed([s.probabilities for s in sentiments])
     return Signals(encoded.sentence, enricher.emotions.similarities(encoded.sentence), allowed)
 
