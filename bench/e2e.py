@@ -388,7 +388,7 @@ def main() -> None:
             base = settings.with_overrides(
                 kafka_bootstrap=broker.bootstrap, clickhouse_url=f"chdb://{root / 'chdb'}", data_dir=root,
                 customer_id_secret="bench-secret-0123456789abcdef", kafka_rebalance_timeout_s=3.0,
-                kafka_session_timeout_s=10.0,
+                kafka_session_timeout_s=10.0, encoder_backend="torch",  # each section names its backend
             )  # fmt: skip
             texts, source = load_texts(args.n, settings.data_dir)
             asyncio.run(measure(args, base, texts, source))

@@ -174,7 +174,8 @@ def run(data_dir: Path, cache_dir: Path | None = None, config: EnricherConfig | 
 
     start = time.perf_counter()
     progress("loading models")
-    config = config or EnricherConfig()
+    # the reference tables use the exact (torch) encoder; the quantised one is scored against it below
+    config = replace(config or EnricherConfig(), encoder_backend="torch")
     model = Enricher(config)
     baseline = Enricher(replace(config, sentiment_head_path=str(baseline_head_path()), sentiment_model=None))
     artifact_file = Path(config.sentiment_head_path or default_head_path())

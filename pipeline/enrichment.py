@@ -56,7 +56,7 @@ def enricher_config(settings: Settings) -> EnricherConfig:
         sentiment_label_map=settings.sentiment_label_map,
         sentiment_priors_path=str(sentiment_priors_path(settings)),
         encoder_backend=settings.encoder_backend,
-        onnx_dir=str(settings.data_dir / "models"),
+        onnx_dir=str(settings.onnx_dir or settings.data_dir / "models"),
         inference_threads=inference_threads(settings.torch_threads),
     )
 

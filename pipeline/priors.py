@@ -85,5 +85,5 @@ def estimate_brand_prior(settings: Settings, brand: str, texts: list[str], sourc
     estimate = estimate_prior(probabilities, source_prior)
     bias = macro_f1_decision_bias(adjust(probabilities, source_prior, estimate.prior))
     path = sentiment_priors_path(settings)
-    saved = save_prior(path, brand, Shift(estimate.prior, bias), len(probabilities), enricher.sentiment_version, source)
+    saved = save_prior(path, brand, Shift(estimate.prior, bias), len(probabilities), enricher.prior_model, source)
     return PriorResult(brand, len(probabilities), source_prior, estimate, saved, path)

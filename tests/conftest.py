@@ -3,6 +3,7 @@ per test, the real embedded broker once per session, the real models once per se
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +12,10 @@ import pytest
 
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.store import Store
+
+# The default encoder is ONNX int8, exported from the loaded weights at first use; one export folder for the
+# whole run (workers started as subprocesses inherit it), instead of one export per test's data folder.
+os.environ.setdefault("TOUCHPOINT_ONNX_DIR", str(Path(__file__).resolve().parents[1] / ".touchpoint" / "models"))
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ def test_a_brand_prior_shifts_that_brand_only_and_a_stale_one_is_ignored(tmp_pat
 
     priors = tmp_path / "priors.json"
     complaints = Shift((0.7, 0.2, 0.1))
-    save_prior(priors, "acme", complaints, 500, enricher.sentiment_version, "test")
+    save_prior(priors, "acme", complaints, 500, enricher.prior_model, "test")
     save_prior(priors, "globex", complaints, 500, "all-MiniLM-L6-v2/an-older-model", "test")  # negative control
     assert set(load_priors(priors)) == {"acme", "globex"}
     shifted = Enricher(EnricherConfig(sentiment_priors_path=str(priors)))
@@ -224,7 +224,7 @@ def test_offline_enrich_gives_the_reason_and_applies_the_brand_prior(settings, e
     from touchpoint.pipeline.offline import enrich_jsonl
 
     save_prior(sentiment_priors_path(settings), "acme", Shift((0.7, 0.2, 0.1)), 500,
-               enricher.sentiment_version, "test")  # fmt: skip
+               enricher.prior_model, "test")  # fmt: skip
     lines = [{"text": COMPLAINT_FR, "brand": "acme"}, {"text": "It arrived on Tuesday.", "brand": "acme"},
              {"text": "It arrived on Tuesday.", "brand": "globex"}]  # fmt: skip
     out = io.StringIO()
