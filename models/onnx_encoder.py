@@ -44,10 +44,11 @@ Precision = Literal["fp32", "int8"]
 RECIPE = "pooled-v1-opset17-int8-per-channel"  # change when the export steps change: new fingerprints
 OUTPUTS = ("sentence", "layer_means", "last_max")
 # Sentiment decisions closer than this (nats between the best and second-best label) are re-encoded exactly
-# by an int8 encoder's fp32 twin, so quantisation noise cannot flip them. bench/e2e.py prints how often int8's
-# labels and tags equal torch's on its texts and how many were re-encoded; the model card does not yet score
-# int8 on the held-out sets, so torch stays the default backend.
-RECHECK_MARGIN = 0.4
+# by an int8 encoder's fp32 twin, so quantisation noise cannot flip them. Chosen on the validation texts (never
+# a test split): the smallest margin at which int8's labels equal torch's on at least 99.5% of them; 0.4 gave
+# 99.98% but re-encoded twice as many texts, each at ~3x the int8 cost. The model card prints the whole
+# trade-off (models/quantised_eval.py) and scores int8 with this margin on every held-out set.
+RECHECK_MARGIN = 0.2
 
 
 class OnnxExportError(RuntimeError):

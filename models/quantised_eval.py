@@ -20,6 +20,26 @@ from touchpoint.models.cache import encode_cached
 from touchpoint.models.enricher import Enricher, EnricherConfig
 
 TOLERANCE = 0.01  # the largest loss on any held-out set at which int8 may be the default
+MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)  # recheck margins the card shows the trade-off for
+
+
+def recheck_tradeoff(torch_model: Enricher, int8: Enricher, data_dir: Path, cache_dir: Path | None) -> list[dict]:
+    """On the validation texts (part of train, never a test split): per recheck margin, the share of texts an
+    int8 enricher re-encodes and how often its label then equals torch's (a re-encoded text gets torch's)."""
+    from touchpoint.models.train import FINETUNE_SETS
+
+    texts = [r.text for name in FINETUNE_SETS for r in datasets.load(name, data_dir, split="train")
+             if datasets.is_validation(r.text)]  # fmt: skip
+    exact = [r.label for r in torch_model.sentiment.predict_texts(texts, encode_cached(torch_model.encoder, texts, cache_dir))]
+    quantised = int8.sentiment.predict_texts(texts, encode_cached(int8.encoder, texts, cache_dir))
+    margins = int8.sentiment.decision_margins(quantised)
+    rows = []
+    for margin in MARGINS:
+        again = margins < margin
+        equal = [a == (b.label if not r else a) for a, b, r in zip(exact, quantised, again)]
+        rows.append({"margin": margin, "n": len(texts), "rechecked": float(again.mean()),
+                     "agreement": sum(equal) / len(texts)})  # fmt: skip
+    return rows
 
 
 def labels_as_served(enricher: Enricher, texts: Sequence[str], cache_dir: Path | None) -> tuple[list[str], int]:
@@ -71,5 +91,7 @@ def evaluate_quantised(
                          "torch": by_pack[pack["pack"]]["pack_scores"]["micro_f1"],
                          "int8": pack["pack_scores"]["micro_f1"]})  # fmt: skip
     worst = min(rows, key=lambda r: r["int8"] - r["torch"])
-    return {"rows": rows, "within_tolerance": worst["int8"] - worst["torch"] >= -TOLERANCE, "worst": worst,
-            "tolerance": TOLERANCE, "model_file": int8.encoder.file.name}  # type: ignore[union-attr]  # fmt: skip
+    progress("int8 encoder: recheck margins on validation")
+    return {"rows": rows, "margins": recheck_tradeoff(torch_model, int8, data_dir, cache_dir),
+            "margin": int8.encoder.recheck_margin, "model_file": int8.encoder.file.name,  # type: ignore[union-attr]
+            "within_tolerance": worst["int8"] - worst["torch"] >= -TOLERANCE, "worst": worst, "tolerance": TOLERANCE}
