@@ -7,7 +7,7 @@ id), so a re-delivered or re-imported signal becomes the same ClickHouse row.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -79,7 +79,10 @@ class RawSignal:
 
     def to_record(self) -> dict[str, Any]:
         """The Avro record (validated first, so bad input fails before the broker)."""
-        record = asdict(self)
+        # shallow: asdict deep-copies every value, and this runs once per signal a connector sends
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["score"] = None if self.score is None else asdict(self.score)
+        record["attributes"] = dict(self.attributes)
         record["kind"] = self.kind or kind_of(self.channel)
         record["signal_id"] = self.signal_id
         record["text_sealed"] = None  # the producer seals the text for the wire (touchpoint.core.sealing)
