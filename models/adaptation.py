@@ -112,6 +112,12 @@ def macro_f1_decision_bias(posteriors: np.ndarray) -> tuple[float, float, float]
     return best
 
 
+def shift_for(probabilities: np.ndarray, source_prior: Sequence[float], prior: Sequence[float]) -> Shift:
+    """A stream's :class:`Shift`: ``prior`` and the plug-in macro-F1 decision bias of the probabilities under it."""
+    bias = macro_f1_decision_bias(adjust(probabilities, source_prior, prior))
+    return Shift(tuple(float(v) for v in prior), bias)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class BrandPrior:
     """One brand's estimated prior, and what it was estimated with (a prior belongs to one model)."""

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from touchpoint.models import datasets
-from touchpoint.models.adaptation import Shift, adjust, estimate_prior, macro_f1_decision_bias
+from touchpoint.models.adaptation import Shift, estimate_prior, shift_for
 from touchpoint.models.cache import encode_cached
 from touchpoint.models.sentiment import LABELS
 
@@ -51,12 +51,6 @@ def _macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
     return score(gold, pred).macro_f1
 
 
-def _with_bias(head: Any, probabilities: np.ndarray, prior: Sequence[float]) -> Shift:
-    """The prior and the plug-in macro-F1 decision bias for it, as `touchpoint train priors` saves them."""
-    shifted = adjust(probabilities, head.source_prior, prior)
-    return Shift(tuple(prior), macro_f1_decision_bias(shifted))  # type: ignore[arg-type]
-
-
 def _distance(shares: Sequence[float], true: Sequence[float]) -> float:
     """Total variation distance between two label mixes: the share of texts counted under the wrong label."""
     return float(np.abs(np.asarray(shares) - np.asarray(true)).sum() / 2)
@@ -76,9 +70,9 @@ def evaluate_label_shift(enricher: Any, data_dir: Path, cache_dir: Path | None) 
         probabilities = np.array([r.probabilities for r in plain])
         estimate = estimate_prior(probabilities, head.source_prior)
         prior_only = head.predict_texts(texts, encoded, [Shift(estimate.prior)] * len(texts))
-        adapted = head.predict_texts(texts, encoded, [_with_bias(head, probabilities, estimate.prior)] * len(texts))
+        adapted = head.predict_texts(texts, encoded, [shift_for(probabilities, head.source_prior, estimate.prior)] * len(texts))
         true_prior = tuple(float(np.mean([g == label for g in gold])) for label in LABELS)
-        ceiling = _with_bias(head, probabilities, tuple(max(v, 1e-3) for v in true_prior))
+        ceiling = shift_for(probabilities, head.source_prior, tuple(max(v, 1e-3) for v in true_prior))
         oracle = head.predict_texts(texts, encoded, [ceiling] * len(texts))
         counted = tuple(float(np.mean([r.label == label for r in plain])) for label in LABELS)
         rows_out.append({

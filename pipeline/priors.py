@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from touchpoint.core.settings import Settings
-from touchpoint.models.adaptation import (
-    MIN_TEXTS, BrandPrior, Estimate, Shift, adjust, estimate_prior, macro_f1_decision_bias, save_prior,
-)
+from touchpoint.models.adaptation import MIN_TEXTS, BrandPrior, Estimate, estimate_prior, save_prior, shift_for
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline.enrichment import enricher_config, sentiment_priors_path
 from touchpoint.pipeline.store import Store
@@ -83,7 +81,7 @@ def estimate_brand_prior(settings: Settings, brand: str, texts: list[str], sourc
             f"{MIN_TEXTS}: import more of the brand's feedback or pass a JSONL file with --file"
         )
     estimate = estimate_prior(probabilities, source_prior)
-    bias = macro_f1_decision_bias(adjust(probabilities, source_prior, estimate.prior))
     path = sentiment_priors_path(settings)
-    saved = save_prior(path, brand, Shift(estimate.prior, bias), len(probabilities), enricher.prior_model, source)
+    shift = shift_for(probabilities, source_prior, estimate.prior)
+    saved = save_prior(path, brand, shift, len(probabilities), enricher.prior_model, source)
     return PriorResult(brand, len(probabilities), source_prior, estimate, saved, path)

@@ -105,20 +105,24 @@ def test_fine_tuning_is_deterministic_and_the_stack_matches_the_encoder_pass(tmp
         finetune.TunedTop(encoder, 1, ("layer:4", "layer:6"))
 
 
+def gaussian_clusters(
+    rng: np.random.Generator, shares: tuple[float, float, float], n: int, separation: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of a known generative model: labels drawn with ``shares``, one unit Gaussian per class, its mean
+    ``separation`` along that class's axis."""
+    y = rng.choice(3, size=n, p=shares)
+    return rng.normal(size=(n, 3)) + separation * np.eye(3)[y], y
+
+
 def test_em_recovers_a_shifted_label_mix_from_calibrated_probabilities() -> None:
     """A known generative model: Gaussian class clusters, a classifier calibrated on one mix, EM on another."""
     rng = np.random.default_rng(13)
-
-    def draw(shares: tuple[float, float, float], n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.choice(3, size=n, p=shares)
-        return rng.normal(size=(n, 3)) + 2.0 * np.eye(3)[y], y
-
-    x_source, y_source = draw((0.2, 0.3, 0.5), 6000)
+    x_source, y_source = gaussian_clusters(rng, (0.2, 0.3, 0.5), 6000, separation=2.0)
     temperature, bias = fit_calibration(x_source, y_source)
     source_prior = np.bincount(y_source, minlength=3) / len(y_source)
     calibrated = softmax((x_source / temperature + bias).astype(np.float32))
     assert np.allclose(calibrated.mean(axis=0), source_prior, atol=0.01)
-    x_target, y_target = draw((0.6, 0.25, 0.15), 4000)
+    x_target, y_target = gaussian_clusters(rng, (0.6, 0.25, 0.15), 4000, separation=2.0)
     target = softmax((x_target / temperature + bias).astype(np.float32))
     estimate = estimate_prior(target, source_prior)
     assert estimate.converged and np.allclose(estimate.prior, (0.6, 0.25, 0.15), atol=0.03)
@@ -144,15 +148,10 @@ def test_the_plug_in_bias_wins_back_the_macro_f1_a_shifted_prior_costs() -> None
     from touchpoint.models.train_head import macro_f1
 
     rng = np.random.default_rng(21)
-
-    def draw(shares: tuple[float, float, float], n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.choice(3, size=n, p=shares)
-        return rng.normal(size=(n, 3)) + 1.2 * np.eye(3)[y], y
-
-    x_source, y_source = draw((0.3, 0.2, 0.5), 6000)
+    x_source, y_source = gaussian_clusters(rng, (0.3, 0.2, 0.5), 6000, separation=1.2)
     temperature, bias = fit_calibration(x_source, y_source)
     source_prior = np.bincount(y_source, minlength=3) / len(y_source)
-    x_target, y_target = draw((0.75, 0.15, 0.10), 4000)
+    x_target, y_target = gaussian_clusters(rng, (0.75, 0.15, 0.10), 4000, separation=1.2)
     target = softmax((x_target / temperature + bias).astype(np.float32))
     shifted = adjust(target, source_prior, estimate_prior(target, source_prior).prior)
     prior_only = macro_f1(y_target, shifted.argmax(1))
