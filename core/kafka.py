@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from touchpoint.core.settings import Settings
 
@@ -31,8 +31,8 @@ async def read_topic_records(settings: Settings, topic: str, timeout_s: float = 
     """Every record now in ``topic``, all partitions, from the beginning (for tools and tests).
 
     The end of a partition is the high watermark that each fetch response
-    carries, not a ListOffsets answer: Tansu's ListOffsets(latest) can stay
-    behind what a fetch returns, which made counts come up short.
+    carries, not a ListOffsets answer: Tansu's ListOffsets(latest) answers the
+    base offset of the last record batch + 1 (:func:`touchpoint.pipeline.lag.log_ends`).
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.errors import KafkaError
@@ -85,3 +85,17 @@ async def create_topics(settings: Settings, topics: Sequence[str]) -> None:
 
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka error code
+
+
+async def track_topics(producer: Any, topics: Iterable[str]) -> None:
+    """Make ``producer`` (an aiokafka producer) keep the metadata of every topic in ``topics``.
+
+    Why: a producer's client starts by fetching every topic's metadata, but it *tracks* only the topics it had
+    to look up. A send to a topic present at that first fetch tracks nothing; the first send to a topic created
+    later tracks that one alone, and the next refresh asks for it alone and drops the others' partitions. A
+    batch still waiting for one of them then finds no leader, and the client refreshes (for the wrong topics)
+    until the batch expires with NotLeaderForPartitionError. An import whose last record was a dead letter
+    lost its last batch of signals that way. Track every topic before its first send; a topic already tracked
+    costs a set lookup."""
+    client = producer.client
+    await asyncio.gather(*[client.add_topic(topic) for topic in topics])  # a refresh only for topics new to it

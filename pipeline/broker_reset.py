@@ -18,9 +18,11 @@ Policy, checked on every consumer-lag tick (:func:`check_for_reset`):
    recreate them with ``topic_partitions`` partitions.
 3. **Offsets beyond the log end** (a partition's committed offset is past the
    log's end) at two checks in a row, with the same committed offset: a topic
-   deleted and created again on the same cluster. One check is not enough:
-   under load Tansu's ListOffsets answer can trail its log for a moment, and a
-   false alarm would rebalance a healthy group.
+   deleted and created again on the same cluster. The end is read as
+   :func:`touchpoint.pipeline.lag.log_ends` says (Tansu's ListOffsets answer
+   alone trails the log by up to one batch, which once made a finished import
+   look like a lost log); two checks keep one stale answer from rewinding a
+   healthy group.
 4. In each case: one error line naming what happened and this policy, the
    ``touchpoint_consumer_log_resets_total`` counter, and a rewind: the worker
    forgets its offsets of the old logs and reads every partition it owns from

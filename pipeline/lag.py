@@ -1,7 +1,8 @@
 """Consumer lag and commit progress per topic/partition, for metrics and readiness.
 
 Lag = the partition's highwater (end offset) minus this group's committed
-offset (the next offset to process). Committed, not fetched: offsets are
+offset (the next offset to process). The end is the larger of the ListOffsets
+answer and the high watermark of the consumer's last fetch (:func:`log_ends`). Committed, not fetched: offsets are
 committed only after the rows are safe in ClickHouse, so this lag counts every
 message not yet durably handled. Each worker reports only the partitions it
 owns, and only of Touchpoint's own topics (not Faust's internal ones);
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import faust
 
@@ -65,13 +66,37 @@ class PartitionState:
     lag: dict[Any, int]
 
 
+def log_ends(listed: Mapping[Any, int | None], fetched: Mapping[Any, int | None]) -> dict[Any, int | None]:
+    """Each partition's end: the larger of the ListOffsets answer and the last fetch's high watermark.
+
+    Why both: Tansu (the embedded broker) answers ListOffsets(latest) with the base offset of the partition's
+    last record batch + 1, not its end; ten records produced in one batch at offsets 0-9 read as end 1 until
+    another batch lands. The high watermark in a fetch response is right. On Kafka the two agree, the fetched one
+    older by at most one fetch. Read from ListOffsets alone, the embedded broker under-reported lag and, once an
+    import's last batch held several records, showed offsets "beyond the log end" that looked like a lost log
+    (:mod:`touchpoint.pipeline.broker_reset`, rule 3)."""
+    ends: dict[Any, int | None] = {}
+    for tp in listed.keys() | fetched.keys():
+        known = [end for end in (listed.get(tp), fetched.get(tp)) if end is not None]
+        ends[tp] = max(known) if known else None
+    return ends
+
+
+def fetched_highwater(consumer: Any, tp: Any) -> int | None:
+    """The high watermark of the last fetch from ``tp`` (None before the first, or once unassigned)."""
+    try:
+        return consumer.highwater(tp)
+    except Exception:  # aiokafka raises for a partition no longer assigned (a rebalance between the two reads)
+        return None
+
+
 async def measure(app: faust.App, topics: set[str]) -> PartitionState:
     """End offset, committed offset and lag of every partition of ``topics`` assigned to this worker."""
     consumer = app.consumer
     tps = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
     if not tps:
         return PartitionState({}, {}, {})
-    highwater = await consumer.highwaters(*tps)
+    highwater = log_ends(await consumer.highwaters(*tps), {tp: fetched_highwater(consumer, tp) for tp in tps})
     committed = {tp: consumer._committed_offset.get(tp) for tp in tps}  # faust keeps no public getter
     base = dict(committed)
     unknown = [tp for tp, offset in committed.items() if offset is None]

@@ -20,3 +20,14 @@ def test_a_lost_log_is_confirmed_at_the_second_check() -> None:
     suspects: dict = {}
     assert confirmed(beyond_log_end({"p0": 3, "p1": 40}, {"p0": 96, "p1": 40}), {"p0": 96, "p1": 40}, suspects) == []
     assert confirmed(beyond_log_end({"p0": 5, "p1": 41}, {"p0": 96, "p1": 41}), {"p0": 96, "p1": 41}, suspects) == ["p0"]
+
+
+def test_a_partition_ends_where_the_later_of_list_offsets_and_the_last_fetch_says() -> None:
+    from touchpoint.pipeline.lag import log_ends
+
+    # Tansu: ten records in one batch at 0-9 list as end 1; the fetch says 10
+    assert log_ends({"p0": 1, "p1": 7}, {"p0": 10, "p1": None}) == {"p0": 10, "p1": 7}
+    assert log_ends({"p0": None}, {"p0": None}) == {"p0": None}
+    # read so, the committed offset of a finished import is not "beyond the log end"; ListOffsets alone says it is
+    assert beyond_log_end(log_ends({"p0": 1}, {"p0": 10}), {"p0": 10}) == []
+    assert beyond_log_end({"p0": 1}, {"p0": 10}) == ["p0"]
