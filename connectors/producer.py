@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from touchpoint.core.deadletter import DeadLetterCodec, dead_letter
-from touchpoint.core.kafka import client_options, create_topics
+from touchpoint.core.kafka import client_options, create_topics, track_topics
 from touchpoint.core.metrics import count_dead_letters
 from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
@@ -48,6 +48,7 @@ class SignalProducer:
         try:
             await self._producer.start()
             await self._ensure_topics()
+            await track_topics(self._producer, (self.settings.topic_raw, self.settings.topic_dead_letter))
         except BaseException:
             await self._producer.stop()  # release what start() opened before it failed
             raise

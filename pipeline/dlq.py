@@ -36,7 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from touchpoint.core.deadletter import CONNECTOR_STAGES, DeadLetterCodec
-from touchpoint.core.kafka import client_options, read_topic_records
+from touchpoint.core.kafka import client_options, read_topic_records, track_topics
 from touchpoint.core.settings import Settings
 from touchpoint.core.tally import Tally
 
@@ -145,6 +145,7 @@ async def replay(settings: Settings, stage: str | None = None, again: bool = Fal
         producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=False)
         await producer.start()
         try:
+            await track_topics(producer, {letter.record["source_topic"] for letter in chosen} | {settings.topic_dead_letter_replays})
             sends = [
                 await producer.send(letter.record["source_topic"], payload, key=letter.record["key"])
                 for letter, payload in zip(chosen, originals)
