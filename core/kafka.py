@@ -94,8 +94,8 @@ async def track_topics(producer: Any, topics: Iterable[str]) -> None:
     to look up. A send to a topic present at that first fetch tracks nothing; the first send to a topic created
     later tracks that one alone, and the next refresh asks for it alone and drops the others' partitions. A
     batch still waiting for one of them then finds no leader, and the client refreshes (for the wrong topics)
-    until the batch expires with NotLeaderForPartitionError. An import whose last record was a dead letter
-    lost its last batch of signals that way. Track every topic before its first send; a topic already tracked
-    costs a set lookup."""
+    until the batch expires with NotLeaderForPartitionError: an import whose last record was a dead letter
+    could not deliver its last batch of signals. Track every topic before its first send; a topic already
+    tracked costs a set lookup."""
     client = producer.client
     await asyncio.gather(*[client.add_topic(topic) for topic in topics])  # a refresh only for topics new to it

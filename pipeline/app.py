@@ -58,7 +58,7 @@ def incoming(events: Sequence[Any]) -> list[Incoming]:
 
 async def deliver(topic: Any, items: Sequence[tuple[bytes | None, bytes]]) -> None:
     """Send and wait until the broker acknowledged every message; raises the first failure (after all answered)."""
-    pass  # TMP
+    await track_topics(topic.app.producer._ensure_producer(), [topic.get_topic_name()])  # see track_topics
     futures = [await topic.send(key=key, value=value) for key, value in items]
     for outcome in await asyncio.gather(*futures, return_exceptions=True):
         if isinstance(outcome, BaseException):
