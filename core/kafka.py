@@ -97,5 +97,6 @@ async def track_topics(producer: Any, topics: Iterable[str]) -> None:
     until the batch expires with NotLeaderForPartitionError: an import whose last record was a dead letter
     could not deliver its last batch of signals. Track every topic before its first send; a topic already
     tracked costs a set lookup."""
-    client = producer.client
-    await asyncio.gather(*[client.add_topic(topic) for topic in topics])  # a refresh only for topics new to it
+    refreshes = [producer.client.add_topic(topic) for topic in topics]  # all added before the one refresh runs
+    for refresh in refreshes:  # already done for a topic tracked before: the worker's deliver pays no wait
+        await refresh

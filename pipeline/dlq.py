@@ -145,7 +145,8 @@ async def replay(settings: Settings, stage: str | None = None, again: bool = Fal
         producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=False)
         await producer.start()
         try:
-            await track_topics(producer, {letter.record["source_topic"] for letter in chosen} | {settings.topic_dead_letter_replays})
+            sources = {letter.record["source_topic"] for letter in chosen}
+            await track_topics(producer, sources | {settings.topic_dead_letter_replays})
             sends = [
                 await producer.send(letter.record["source_topic"], payload, key=letter.record["key"])
                 for letter, payload in zip(chosen, originals)

@@ -4,9 +4,9 @@ Lag = the partition's highwater (end offset) minus this group's committed
 offset (the next offset to process). The end is the larger of the ListOffsets
 answer and the high watermark of the consumer's last fetch (:func:`log_ends`).
 Committed, not fetched: offsets are committed only after the rows are safe in
-ClickHouse, so this lag counts every message not yet durably handled. Each worker reports only the partitions it
-owns, and only of Touchpoint's own topics (not Faust's internal ones);
-``sum by (topic)`` in PromQL gives the group's lag.
+ClickHouse, so this lag counts every message not yet durably handled. Each
+worker reports only the partitions it owns, and only of Touchpoint's own topics
+(not Faust's internal ones); ``sum by (topic)`` in PromQL gives the group's lag.
 
 Commit stall: seconds since a partition's committed offset last moved while
 it had lag. A worker that cannot make progress (a store that keeps failing, a

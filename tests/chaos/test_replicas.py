@@ -10,20 +10,23 @@ enriched some of them (it got partitions).
 from __future__ import annotations
 
 import re
-import urllib.request
 
 from tests.chaos.harness import Stack, http_json, produced_ids, signal_lines, stored_volume, wait_until
-from tests.chaos.test_crash_safety import START_S, TEXTS, assert_balanced, sample
+from tests.chaos.test_crash_safety import START_S, TEXTS, assert_balanced, metrics_text, sample
 from touchpoint.core.broker import free_port
+
+
+def scraped(port: int) -> str:
+    """This worker's /metrics, empty if it does not answer yet."""
+    try:
+        return metrics_text(port)
+    except OSError:
+        return ""
 
 
 def metric(port: int, name: str) -> float:
     """One sample from this worker's /metrics, 0 if it does not answer yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            return sample(answer.read().decode(), name)
-    except OSError:
-        return 0.0
+    return sample(scraped(port), name)
 
 
 def enriched_by(port: int) -> float:
@@ -33,12 +36,7 @@ def enriched_by(port: int) -> float:
 
 def raw_partitions(port: int) -> set[str]:
     """The signals.raw partitions this worker owns now, from its lag gauges (refreshed every 5 s)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            text = answer.read().decode()
-    except OSError:
-        return set()
-    return set(re.findall(r'touchpoint_consumer_lag_messages\{partition="(\d+)",topic="[^"]*\.raw"\}', text))
+    return set(re.findall(r'touchpoint_consumer_lag_messages\{partition="(\d+)",topic="[^"]*\.raw"\}', scraped(port)))
 
 
 async def test_two_enrich_replicas_and_a_sink_through_a_rebalance_lose_and_double_nothing(stack: Stack) -> None:
