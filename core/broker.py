@@ -35,6 +35,14 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 
 
+EMBEDDED_CLUSTER_PREFIX = "touchpoint-"  # every embedded broker's cluster id starts so (a new id at each start)
+
+
+def is_embedded_cluster(cluster_id: str | None) -> bool:
+    """Whether a cluster id is an embedded broker's (Tansu, memory storage), whose quirks some callers work around."""
+    return bool(cluster_id and cluster_id.startswith(EMBEDDED_CLUSTER_PREFIX))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -92,7 +100,7 @@ class EmbeddedBroker:
 
     def start(self, ready_timeout_s: float = 30.0) -> str:
         # new at every start, as a Kafka cluster formatted anew: a worker tells a restarted (emptied) broker by it
-        self.cluster_id = f"touchpoint-{uuid.uuid4().hex[:12]}"
+        self.cluster_id = f"{EMBEDDED_CLUSTER_PREFIX}{uuid.uuid4().hex[:12]}"
         url = f"tcp://{self.host}:{self.port}"
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(

@@ -66,8 +66,16 @@ async def topic_message_count(settings: Settings, topic: str) -> int:
     return len(await read_topic_records(settings, topic))
 
 
-async def create_topics(settings: Settings, topics: Sequence[str]) -> None:
-    """Create ``topics`` with ``topic_partitions`` partitions; those that exist already are left alone."""
+async def create_topics(settings: Settings, topics: Sequence[str], wipe_unlisted_writes: bool = False) -> None:
+    """Create ``topics`` with ``topic_partitions`` partitions; those that exist already are left alone.
+
+    ``wipe_unlisted_writes``: delete each topic this call created and create it once more, for the embedded broker
+    after it lost its state (:mod:`touchpoint.pipeline.broker_reset`). Tansu stores a produce to a topic its
+    metadata does not list (a producer that kept its metadata across the restart sends its queued batches there),
+    and CreateTopics then starts that log at offset 0 over the stored records: produces to those offsets fail
+    (UnknownError) and a consumer reads the stale records where acknowledged ones should be, so those are never
+    read. Once the topic is listed, deleting it removes everything stored under it
+    (tests/integration/test_broker.py shows both). A Kafka broker refuses a produce to an unknown topic."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
@@ -76,12 +84,26 @@ async def create_topics(settings: Settings, topics: Sequence[str]) -> None:
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        response = await admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in topics])
+        wanted = [NewTopic(t, settings.topic_partitions, 1) for t in topics]
+        created = _created(await admin.create_topics(wanted))
+        if wipe_unlisted_writes and created:
+            deleted = await admin.delete_topics(created)
+            failed = [(name, code) for name, code in deleted.topic_error_codes if code != 0]
+            if failed:
+                raise KafkaError(f"the broker refused to delete topics it had just created: {failed}")
+            _created(await admin.create_topics([t for t in wanted if t.name in created]))
     finally:
         await admin.close()
+
+
+def _created(response: Any) -> list[str]:
+    """The topics a CreateTopics response says were created; raises for a refusal other than 'exists already'."""
+    from aiokafka.errors import KafkaError
+
     failed = [(name, code) for name, code, *_ in response.topic_errors if code not in (0, TOPIC_ALREADY_EXISTS)]
     if failed:
         raise KafkaError(f"the broker refused to create topics: {failed}")
+    return [name for name, code, *_ in response.topic_errors if code == 0]
 
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka error code

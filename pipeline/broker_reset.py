@@ -15,7 +15,12 @@ Policy, checked on every consumer-lag tick (:func:`check_for_reset`):
    logs and the group's offsets are new. This holds however far the new
    logs have grown, which the offsets alone cannot tell.
 2. **Unknown topics** (one of the worker's topics is missing on the broker):
-   recreate them with ``topic_partitions`` partitions.
+   recreate them with ``topic_partitions`` partitions. On the embedded broker
+   each is created, deleted and created again: the worker's producer may have
+   sent its queued batches to the restarted broker before anyone noticed, and
+   Tansu stores those under a topic it does not list, then starts the created
+   log over them (``create_topics(wipe_unlisted_writes=True)`` says how that
+   loses acknowledged records).
 3. **Offsets beyond the log end** (a partition's committed offset is past the
    log's end) at two checks in a row, with the same committed offset: a topic
    deleted and created again on the same cluster. The end is read as
@@ -50,6 +55,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 
 from touchpoint.core import metrics
+from touchpoint.core.broker import is_embedded_cluster
 from touchpoint.core.kafka import create_topics
 from touchpoint.core.settings import Settings
 from touchpoint.pipeline.acks import log_epoch
@@ -131,7 +137,7 @@ async def check_for_reset(
     watch.suspects.clear()
     watch.rewind = True
     app.touchpoint["log_epoch"] = log_epoch(app) + 1  # batches read before now commit nothing
-    await create_topics(settings, missing)
+    await create_topics(settings, missing, wipe_unlisted_writes=is_embedded_cluster(watch.cluster_id))
     await rewind_after_reset(app, settings, watch)
     return True
 
