@@ -20,7 +20,10 @@ only ratios of the same run compare):
 * a naive Faust agent: one event at a time, one insert per row;
 * score-only signals (no text), end to end;
 * latency: at half the end-to-end rate measured above, steady, p50/p95/p99 of
-  ``ingested_at`` -> the row is queryable (the insert returned).
+  ``ingested_at`` -> the row is queryable (the insert returned);
+* how the model thread spends torch's end-to-end runs: the share of the time
+  it is inside the models, and the share of that time it is on a CPU (eager
+  torch takes the GIL back between operators, and the event loop may hold it).
 
 Texts: the first N tweets of VADER's ground truth (`touchpoint data fetch`),
 else the 400 bundled demo texts, repeated.
@@ -42,7 +45,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 import faust
 
@@ -179,15 +182,16 @@ def watch_inserts(app: faust.App, on_rows: Callable[[Sequence[Sequence[Any]]], N
 
 
 async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | None], tag: str, polled: bool = False,
-                     **overrides: Any) -> float:
-    """Distinct signals stored per second (a redelivered signal counts once)."""
+                     share: ModelShare | None = None, **overrides: Any) -> float:
+    """Distinct signals stored per second (a redelivered signal counts once); ``share`` times the model calls."""
     settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port(), **overrides)
     await produce(settings, signals_of(tag, texts))
     stored: set[str] = set()
     print(f"  ({len(texts)} signals in {settings.topic_raw}; worker starting)", flush=True)
     async with running_worker(settings, enricher) as app:
         watch_inserts(app, lambda rows: stored.update(row[0] for row in rows))
-        with poller(settings.web_port) if polled else contextlib.nullcontext():
+        with poller(settings.web_port) if polled else contextlib.nullcontext(), \
+                share.watching(enricher) if share else contextlib.nullcontext():  # fmt: skip
             return await wait_stored(lambda: len(stored), len(texts), 1800)
 
 
@@ -278,8 +282,46 @@ async def latency(base: Settings, enricher: Enricher, texts: Sequence[str], per_
 
 
 @dataclass
+class ModelShare:
+    """Every model call of each end-to-end run: when it started and ended, and the CPU its thread used."""
+
+    runs: list[list[tuple[float, float, float]]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def watching(self, enricher: Enricher) -> Iterator[None]:
+        calls: list[tuple[float, float, float]] = []
+        self.runs.append(calls)
+        enrich = enricher.enrich
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return enrich(*args, **kwargs)
+            finally:
+                calls.append((started, time.perf_counter(), time.thread_time() - cpu))
+
+        enricher.enrich = timed  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del enricher.enrich  # the class's method again
+
+    def shares(self) -> list[tuple[float, float]]:
+        """Per run: (inside the models / the window, on a CPU / inside the models), middle 60% of the calls."""
+        found = []
+        for run in self.runs:
+            calls = sorted(run)
+            middle = calls[len(calls) // 5 : len(calls) - len(calls) // 5]
+            if len(middle) >= 2:
+                inside = sum(end - start for start, end, _ in middle)
+                found.append((inside / (middle[-1][1] - middle[0][0]), sum(cpu for *_, cpu in middle) / inside))
+        return found
+
+
+@dataclass
 class Figures:
     rates: dict[str, list[float]] = field(default_factory=dict)
+    model_share: ModelShare = field(default_factory=ModelShare)
 
     def add(self, name: str, value: float) -> None:
         self.rates.setdefault(name, []).append(value)
@@ -328,7 +370,8 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         for polled in order:
             if on("polled" if polled else "e2e"):
                 name = "end to end, API polled every 1 s" if polled else "end to end"
-                figures.add(name, await end_to_end(base, enricher, texts, f"e{round_no}{int(polled)}", polled))
+                share = None if polled else figures.model_share
+                figures.add(name, await end_to_end(base, enricher, texts, f"e{round_no}{int(polled)}", polled, share))
         if on("e2e") and int8_enricher is not None:
             figures.add("end to end, ONNX int8", await end_to_end(base, int8_enricher, texts, f"i{round_no}",
                                                                   encoder_backend="onnx-int8"))  # fmt: skip
@@ -372,6 +415,11 @@ def report(figures: Figures, lat: dict[str, float] | None, args: argparse.Namesp
     if {"end to end", "end to end, API polled every 1 s"} <= set(figures.rates):
         polled, unpolled = figures.median("end to end, API polled every 1 s"), figures.median("end to end")
         print(f"API polled / unpolled end to end: {polled / unpolled:.2f}")
+    shares = figures.model_share.shares()
+    if shares:
+        inside, on_cpu = (" ".join(f"{run[i]:.1%}" for run in shares) for i in (0, 1))
+        print(f"model thread, torch end to end (per run): inside the models {inside} of the time; on a CPU {on_cpu} "
+              "of that (off it, it waits, mostly for the GIL: eager torch takes it back between operators)")  # fmt: skip
     if lat:
         print(f"latency ingested_at -> queryable ({lat['path']}) at {lat['per_s']:.0f}/s for {args.latency_s:.0f} s (n={lat['n']}): "
               f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, p99 {lat['p99']:.2f} s, max {lat['max']:.2f} s")  # fmt: skip
