@@ -75,7 +75,7 @@ async def create_topics(settings: Settings, topics: Sequence[str], wipe_unlisted
     and CreateTopics then starts that log at offset 0 over the stored records: produces to those offsets fail
     (UnknownError) and a consumer reads the stale records where acknowledged ones should be, so those are never
     read. Once the topic is listed, deleting it removes everything stored under it
-    (tests/integration/test_broker.py shows both). A Kafka broker refuses a produce to an unknown topic."""
+    (tests/integration/test_broker_restart_writes.py shows both). A Kafka broker refuses a produce to an unknown topic."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
