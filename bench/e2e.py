@@ -18,7 +18,9 @@ only ratios of the same run compare):
 * the same while a dashboard polls the metric API every second (a separate
   process: three metric queries per poll);
 * a naive Faust agent: one event at a time, one insert per row;
-* score-only signals (no text), end to end;
+* score-only signals (no text), end to end; and the same with the enrich agent
+  taking one model batch (``enrich_batch_size``) at a time, as it did before takes
+  and model batches were separate settings;
 * latency: at half the end-to-end rate measured above, steady, p50/p95/p99 of
   ``ingested_at`` -> the row is queryable (the insert returned);
 * how the model thread spends torch's end-to-end runs: the share of the time
@@ -144,17 +146,29 @@ def run_settings(base: Settings, tag: str) -> Settings:
     )  # fmt: skip
 
 
-async def wait_stored(count: Callable[[], int], total: int, timeout_s: float) -> float:
-    """Rows/s between 10% and 90% of ``total`` stored."""
+@dataclass(frozen=True)
+class Window:
+    """One end-to-end measurement between 10% and 90% stored: the rate, and the CPU each stored signal
+    cost the event loop's thread and the whole process (CPU per signal is steadier than a rate on a busy machine)."""
+
+    rate: float
+    loop_cpu_us: float
+    process_cpu_us: float
+
+
+async def wait_stored(count: Callable[[], int], total: int, timeout_s: float) -> Window:
+    """Rows/s between 10% and 90% of ``total`` stored (this coroutine runs on the event loop's thread)."""
     low, high = int(total * 0.1), int(total * 0.9)
-    t_low = None
+    t_low = cpu_low = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done = count()
         if t_low is None and done >= low:
-            t_low = time.perf_counter()
-        if done >= high and t_low is not None:
-            return (high - low) / max(1e-6, time.perf_counter() - t_low)
+            t_low, cpu_low = time.perf_counter(), (time.thread_time(), time.process_time())
+        if done >= high and t_low is not None and cpu_low is not None:
+            n = high - low
+            return Window(n / max(1e-6, time.perf_counter() - t_low), (time.thread_time() - cpu_low[0]) / n * 1e6,
+                          (time.process_time() - cpu_low[1]) / n * 1e6)  # fmt: skip
         await asyncio.sleep(0.01)
     raise TimeoutError(f"only {count()} of {total} stored within {timeout_s:.0f}s")
 
@@ -182,7 +196,7 @@ def watch_inserts(app: faust.App, on_rows: Callable[[Sequence[Sequence[Any]]], N
 
 
 async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | None], tag: str, polled: bool = False,
-                     share: ModelShare | None = None, **overrides: Any) -> float:
+                     share: ModelShare | None = None, **overrides: Any) -> Window:
     """Distinct signals stored per second (a redelivered signal counts once); ``share`` times the model calls."""
     settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port(), **overrides)
     await produce(settings, signals_of(tag, texts))
@@ -206,7 +220,7 @@ async def running_app(app: faust.App, settings: Settings) -> AsyncIterator[faust
         await worker.stop()
 
 
-async def naive_agent(base: Settings, enricher: Enricher, texts: Sequence[str], tag: str) -> float:
+async def naive_agent(base: Settings, enricher: Enricher, texts: Sequence[str], tag: str) -> Window:
     """The textbook agent: one event at a time: enrich, send and wait, insert one row, next."""
     settings = run_settings(base, tag)
     await produce(settings, signals_of(tag, texts))
@@ -321,11 +335,18 @@ class ModelShare:
 @dataclass
 class Figures:
     rates: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end-to-end paths: (loop, process) µs/signal
     model_share: ModelShare = field(default_factory=ModelShare)
 
-    def add(self, name: str, value: float) -> None:
+    def add(self, name: str, value: float | Window) -> None:
+        if isinstance(value, Window):
+            self.cpu.setdefault(name, []).append((value.loop_cpu_us, value.process_cpu_us))
+            print(f"  {name}: {value.rate:,.1f}/s; CPU per signal: event loop {value.loop_cpu_us:,.0f} µs, "
+                  f"process {value.process_cpu_us:,.0f} µs", flush=True)  # fmt: skip
+            value = value.rate
         self.rates.setdefault(name, []).append(value)
-        print(f"  {name}: {value:,.1f}/s", flush=True)
+        if name not in self.cpu:
+            print(f"  {name}: {value:,.1f}/s", flush=True)
 
     def median(self, name: str) -> float:
         return statistics.median(self.rates[name])
@@ -379,7 +400,10 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         naive_n = min(len(texts), args.naive)
         figures.add("naive per-event agent", await naive_agent(base, enricher, texts[:naive_n], "naive"))
     if on("score"):
-        figures.add("score-only, end to end", await end_to_end(base, enricher, [None] * args.score_only, "score"))
+        for round_no in range(args.rounds):  # interleaved: takes of enrich_take_size, and of one model batch
+            figures.add("score-only, end to end", await end_to_end(base, enricher, [None] * args.score_only, f"s{round_no}"))
+            figures.add("score-only, takes of one model batch", await end_to_end(
+                base, enricher, [None] * args.score_only, f"t{round_no}", enrich_take_size=base.enrich_batch_size))
     lat = None
     if on("latency") and "end to end" in figures.rates:
         # the default path (int8 when it was measured), at half of its own end-to-end rate
@@ -412,6 +436,11 @@ def report(figures: Figures, lat: dict[str, float] | None, args: argparse.Namesp
         runs = " ".join(f"{v:,.0f}" for v in values)
         ratio = f"{figures.median(name) / base:7.2f}" if base else "      -"
         print(f"{name:44s} {figures.median(name):18,.1f} {runs:>24s} {ratio}")
+    if figures.cpu:
+        print("CPU per stored signal (median of runs; µs): event loop's thread / whole process (models, store, threads)")
+        for name, runs in figures.cpu.items():
+            loop, process = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            print(f"  {name:42s} {loop:10,.0f} {process:10,.0f}")
     if {"end to end", "end to end, API polled every 1 s"} <= set(figures.rates):
         polled, unpolled = figures.median("end to end, API polled every 1 s"), figures.median("end to end")
         print(f"API polled / unpolled end to end: {polled / unpolled:.2f}")

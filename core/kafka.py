@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable, Sequence
+import random
+from collections import defaultdict
+from typing import Any, Awaitable, Iterable, Sequence
+
+from aiokafka.partitioner import DefaultPartitioner
 
 from touchpoint.core.settings import Settings
 
@@ -122,3 +126,43 @@ async def track_topics(producer: Any, topics: Iterable[str]) -> None:
     refreshes = [producer.client.add_topic(topic) for topic in topics]  # all added before the one refresh runs
     for refresh in refreshes:  # already done for a topic tracked before: the worker's deliver pays no wait
         await refresh
+
+
+_PARTITIONER = DefaultPartitioner()  # the partitioner aiokafka's (and so Faust's) send uses
+
+
+async def send_batched(producer: Any, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+    """Send ``items`` (key, value) to ``topic`` as record batches, one run per partition, and wait for every ack.
+
+    Why: a send per record (Faust's ``Topic.send``, or aiokafka's ``send``) costs a future, a
+    task wake-up and an accumulator lookup each, about 39 µs of the event loop per record, as
+    much as the rest of a score-only signal's enrichment. Here a record costs an append to a
+    batch. Records land where ``send`` would put them: aiokafka's partitioner (murmur2 of the
+    key, as Java's client; a keyless record goes to a random partition), in order per
+    partition. Raises the first failure once every batch has answered.
+    """
+    if not items:
+        return
+    await track_topics(producer, [topic])  # see track_topics
+    partitions = sorted(await producer.partitions_for(topic))
+    by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+    for key, value in items:
+        partition = _PARTITIONER(key, partitions, partitions) if key is not None else random.choice(partitions)
+        by_partition[partition].append((key, value))
+    futures = []
+    for partition, records in by_partition.items():
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any one record
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    await all_answered(futures)
+
+
+async def all_answered(futures: Sequence[Awaitable[Any]]) -> None:
+    """Wait for every one, then raise the first failure if any (so none is left running unseen)."""
+    for outcome in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome

@@ -42,6 +42,11 @@ class Enrichment:
     sentiment_reason: str | None = None  # why sentiment_label is "unknown" (a language the model cannot read)
 
 
+def has_text(text: str | None) -> bool:
+    """Whether a signal has text for the models to read (a bare score has none)."""
+    return bool(text and text.strip())
+
+
 @dataclass(frozen=True)
 class EnricherConfig:
     encoder_path: str | None = None
@@ -182,7 +187,7 @@ class Enricher:
         """
         hints = list(hints) if hints is not None else [None] * len(texts)
         brands = list(brands) if brands is not None else [None] * len(texts)
-        reading = [i for i, text in enumerate(texts) if text and text.strip()]
+        reading = [i for i, text in enumerate(texts) if has_text(text)]
         results = self._without_text(hints, brands) if len(reading) < len(texts) else [None] * len(texts)
         if reading:
             read = self._with_text(

@@ -5,8 +5,10 @@
 first access, never at import time.
 
 Flow and guarantees:
-1. enrich: ``signals.raw`` -> batches (``take_events``) -> models on a thread
-   -> ``signals.enriched``; bad records -> ``signals.dead-letter``.
+1. enrich: ``signals.raw`` -> takes (``take_events``, ``enrich_take_size``) -> signals
+   without text straight on, texts to the models on a thread ``enrich_batch_size`` at a
+   time -> ``signals.enriched`` (each model batch sent as soon as it is enriched);
+   bad records -> ``signals.dead-letter``.
 2. sink: ``signals.enriched`` -> batches -> ClickHouse; rejected rows -> dead letter.
    With routing rules, also route (``signals.enriched`` -> ``cx.actions``) and
    cases (``cx.actions`` -> cases, deliveries): pipeline/loop.py.
@@ -29,7 +31,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import faust
 
 from touchpoint.core.deadletter import DeadLetterCodec
-from touchpoint.core.kafka import faust_broker_url, track_topics
+from touchpoint.core.kafka import all_answered, faust_broker_url, send_batched
 from touchpoint.core.metrics import ENRICH_EVENTS_OUT, count_dead_letters
 from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
@@ -57,12 +59,9 @@ def incoming(events: Sequence[Any]) -> list[Incoming]:
 
 
 async def deliver(topic: Any, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-    """Send and wait until the broker acknowledged every message; raises the first failure (after all answered)."""
-    await track_topics(topic.app.producer._ensure_producer(), [topic.get_topic_name()])  # see track_topics
-    futures = [await topic.send(key=key, value=value) for key, value in items]
-    for outcome in await asyncio.gather(*futures, return_exceptions=True):
-        if isinstance(outcome, BaseException):
-            raise outcome
+    """Send and wait until the broker acknowledged every message; raises the first failure (after all answered).
+    Record batches per partition, not a send per record (core/kafka.py ``send_batched``)."""
+    await send_batched(topic.app.producer._ensure_producer(), topic.get_topic_name(), items)
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.App:
@@ -111,16 +110,23 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
             await enrich_stage.load()
             window = InFlight(stream, batches["enrich"], settings.enrich_batches_in_flight, **retry)
             async with window:  # the models run on one batch while earlier ones are being acknowledged
-                async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_window_s):
+                async for events in stream.take_events(settings.enrich_take_size, within=settings.enrich_batch_window_s):
                     await window.submit(events, enrich_work(events))
 
         def enrich_work(events: Sequence[Any]) -> Callable[[], Awaitable[None]]:
-            done: list[StageResult] = []  # the models run once per batch; a retry only re-sends
+            done: list[StageResult] = []  # the models run once per take; a retry only re-sends
 
             async def work() -> None:
                 if not done:
-                    done.append(await enrich_stage.process(incoming(events)))
-                await deliver(enriched, done[0].outputs)
+                    sends: list[asyncio.Future[None]] = []  # each model batch is sent while the next one runs
+
+                    def send(outputs: list[tuple[bytes | None, bytes]]) -> None:
+                        sends.append(asyncio.ensure_future(deliver(enriched, outputs)))
+
+                    done.append(await enrich_stage.process(incoming(events), settings.enrich_batch_size, send))
+                    await all_answered(sends)
+                else:
+                    await deliver(enriched, done[0].outputs)
                 await send_dead(done[0].dead_letters)
                 ENRICH_EVENTS_OUT.inc(len(done[0].outputs))
 

@@ -24,7 +24,7 @@ from touchpoint.core.deadletter import dead_letter
 from touchpoint.core.sealing import Sealer, SealError
 from touchpoint.core.settings import Settings
 from touchpoint.models.encoder import inference_threads
-from touchpoint.models.enricher import Enricher, EnricherConfig
+from touchpoint.models.enricher import Enricher, EnricherConfig, has_text
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 from touchpoint.schemas.signal import InvalidSignal, validate_record
 
@@ -145,6 +145,16 @@ def enrich_batch(
     return enrichments
 
 
+def parts_by_text(
+    good: list[tuple[Incoming, dict[str, Any]]], model_batch: int | None
+) -> list[list[tuple[Incoming, dict[str, Any]]]]:
+    """The signals without text (one part: no model reads them), then the texts ``model_batch`` at a time."""
+    bare = [item for item in good if not has_text(item[1].get("text"))]
+    texts = [item for item in good if has_text(item[1].get("text"))]
+    size = model_batch or max(1, len(texts))
+    return [part for part in [bare] + [texts[i : i + size] for i in range(0, len(texts), size)] if part]
+
+
 class EnrichStage:
     def __init__(self, enricher_factory: Callable[[], Enricher], sealer: Sealer) -> None:
         self._factory = enricher_factory
@@ -189,7 +199,13 @@ class EnrichStage:
             raise Rejected("validate", reason, record) from exc
         return record
 
-    async def process(self, messages: Sequence[Incoming]) -> StageResult:
+    async def process(
+        self, messages: Sequence[Incoming], model_batch: int | None = None,
+        on_part: Callable[[list[tuple[bytes | None, bytes]]], None] | None = None,
+    ) -> StageResult:  # fmt: skip
+        """Decode, enrich and encode one take. Signals without text never wait for a model: they form the
+        first part; texts follow ``model_batch`` at a time (all at once when None). ``on_part`` gets each
+        part's outputs as soon as they are encoded, so a caller can send them while the models run on."""
         enricher = await self.load()
         result = StageResult()
         good: list[tuple[Incoming, dict[str, Any]]] = []
@@ -199,9 +215,12 @@ class EnrichStage:
             except Rejected as rejected:
                 error = rejected.__cause__ or rejected
                 result.dead_letters.append(message.dead(rejected.stage, rejected.reason, error, rejected.record))
-        if good:
-            await self._enrich_into(enricher, good, result)
-        metrics.ENRICH_EVENTS_IN.inc(len(messages))  # once per batch, when it is done
+        for part in parts_by_text(good, model_batch):
+            before = len(result.outputs)
+            await self._enrich_into(enricher, part, result)
+            if on_part is not None and len(result.outputs) > before:
+                on_part(result.outputs[before:])
+        metrics.ENRICH_EVENTS_IN.inc(len(messages))  # once per take, when it is done
         metrics.ENRICH_BATCH_SIZE.observe(len(messages))
         for letter in result.dead_letters:
             metrics.ENRICH_FAILURES.labels(letter["stage"]).inc()

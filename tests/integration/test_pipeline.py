@@ -135,11 +135,11 @@ async def test_a_failing_batch_is_retried_in_place_not_stepped_over(live_setting
         stage = app.touchpoint["enrich"]
         real_process, calls = stage.process, []
 
-        async def fails_twice(messages):  # an unexpected bug in the stage, twice, then fixed
+        async def fails_twice(messages, *args):  # an unexpected bug in the stage, twice, then fixed
             calls.append(len(messages))
             if len(calls) <= 2:
                 raise RuntimeError("unexpected failure inside the enrich stage (test)")
-            return await real_process(messages)
+            return await real_process(messages, *args)
 
         stage.process = fails_twice
         await produce(settings, first)
@@ -169,7 +169,7 @@ async def test_batches_in_flight_commit_in_order_a_failing_one_holds_back_those_
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     settings = live_settings.with_overrides(
-        enrich_batch_size=1, enrich_batches_in_flight=3, topic_partitions=1, store_retry_initial_s=0.2,
+        enrich_take_size=1, enrich_batches_in_flight=3, topic_partitions=1, store_retry_initial_s=0.2,
         store_retry_max_s=0.3, commit_interval_s=0.2,
     )  # fmt: skip
     signals = [survey(f"resp-o{i}", text, 5) for i, text in enumerate(["Late parcel", "Great app", "Rude agent"])]
@@ -188,10 +188,10 @@ async def test_batches_in_flight_commit_in_order_a_failing_one_holds_back_those_
         stage = app.touchpoint["enrich"]
         real_process = stage.process
 
-        async def first_fails_until_fixed(messages):
+        async def first_fails_until_fixed(messages, *args):
             if (messages[0].partition, messages[0].offset) == placed[0] and not fixed.is_set():
                 raise RuntimeError("the first batch fails until the test fixes it")
-            return await real_process(messages)
+            return await real_process(messages, *args)
 
         stage.process = first_fails_until_fixed
         async with SignalProducer(settings) as producer:  # one at a time: three batches of one, in this order
