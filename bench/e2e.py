@@ -339,14 +339,12 @@ class Figures:
     model_share: ModelShare = field(default_factory=ModelShare)
 
     def add(self, name: str, value: float | Window) -> None:
+        rate, cpu = value, ""
         if isinstance(value, Window):
             self.cpu.setdefault(name, []).append((value.loop_cpu_us, value.process_cpu_us))
-            print(f"  {name}: {value.rate:,.1f}/s; CPU per signal: event loop {value.loop_cpu_us:,.0f} µs, "
-                  f"process {value.process_cpu_us:,.0f} µs", flush=True)  # fmt: skip
-            value = value.rate
-        self.rates.setdefault(name, []).append(value)
-        if name not in self.cpu:
-            print(f"  {name}: {value:,.1f}/s", flush=True)
+            rate, cpu = value.rate, f"; CPU per signal: event loop {value.loop_cpu_us:,.0f} µs, process {value.process_cpu_us:,.0f} µs"
+        self.rates.setdefault(name, []).append(rate)
+        print(f"  {name}: {rate:,.1f}/s{cpu}", flush=True)
 
     def median(self, name: str) -> float:
         return statistics.median(self.rates[name])

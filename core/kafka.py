@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import defaultdict
 from typing import Any, Awaitable, Iterable, Sequence
 
@@ -134,12 +133,12 @@ _PARTITIONER = DefaultPartitioner()  # the partitioner aiokafka's (and so Faust'
 async def send_batched(producer: Any, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
     """Send ``items`` (key, value) to ``topic`` as record batches, one run per partition, and wait for every ack.
 
-    Why: a send per record (Faust's ``Topic.send``, or aiokafka's ``send``) costs a future, a
-    task wake-up and an accumulator lookup each, about 39 µs of the event loop per record, as
-    much as the rest of a score-only signal's enrichment. Here a record costs an append to a
-    batch. Records land where ``send`` would put them: aiokafka's partitioner (murmur2 of the
-    key, as Java's client; a keyless record goes to a random partition), in order per
-    partition. Raises the first failure once every batch has answered.
+    Why: a send per record costs a future, a task wake-up and an accumulator lookup each: Faust's
+    ``Topic.send`` about 39 µs of the event loop per record (py-spy), aiokafka's own ``send`` 19 µs
+    of CPU against 14 µs here (500 records; 6 of the 14 are the partitioner's pure-Python murmur2).
+    Records land where ``send`` would put them: aiokafka's partitioner (murmur2 of the key, as
+    Java's client; a keyless record to a random partition), in order per partition. Raises the
+    first failure once every batch has answered.
     """
     if not items:
         return
@@ -147,8 +146,7 @@ async def send_batched(producer: Any, topic: str, items: Sequence[tuple[bytes | 
     partitions = sorted(await producer.partitions_for(topic))
     by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
     for key, value in items:
-        partition = _PARTITIONER(key, partitions, partitions) if key is not None else random.choice(partitions)
-        by_partition[partition].append((key, value))
+        by_partition[_PARTITIONER(key, partitions, partitions)].append((key, value))
     futures = []
     for partition, records in by_partition.items():
         batch = producer.create_batch()

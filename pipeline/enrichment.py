@@ -149,8 +149,10 @@ def parts_by_text(
     good: list[tuple[Incoming, dict[str, Any]]], model_batch: int | None
 ) -> list[list[tuple[Incoming, dict[str, Any]]]]:
     """The signals without text (one part: no model reads them), then the texts ``model_batch`` at a time."""
-    bare = [item for item in good if not has_text(item[1].get("text"))]
-    texts = [item for item in good if has_text(item[1].get("text"))]
+    bare: list[tuple[Incoming, dict[str, Any]]] = []
+    texts: list[tuple[Incoming, dict[str, Any]]] = []
+    for item in good:
+        (texts if has_text(item[1].get("text")) else bare).append(item)
     size = model_batch or max(1, len(texts))
     return [part for part in [bare] + [texts[i : i + size] for i in range(0, len(texts), size)] if part]
 
