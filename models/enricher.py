@@ -198,13 +198,21 @@ class Enricher:
         return results  # type: ignore[return-value]
 
     def _without_text(self, hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
-        """Score-only signals: the hint's touchpoint (and stage) when it names one, nothing else."""
-        tags = self._tag_by_brand(np.zeros((len(hints), self.encoder.dim), dtype=np.float32), hints, brands)
-        return [
-            Enrichment(text_redacted=None, pii_found=[], language="und", sentiment_label=None, sentiment_score=None,
-                       emotions=[], touchpoints=tags[i][0] if hints[i] else [], journey_stage=tags[i][1] if hints[i] else "unknown")
-            for i in range(len(hints))
-        ]  # fmt: skip
+        """Score-only signals: the hint's touchpoint (and stage) when it names one, nothing else.
+
+        The tagger sees a zero vector here, so its answer depends on the brand and the hint alone:
+        each distinct pair is tagged once (a take of bare scores is thousands of rows, a handful of pairs).
+        """
+        pairs = sorted({(brand or "", hint) for brand, hint in zip(brands, hints) if hint})
+        tags = self._tag_by_brand(np.zeros((len(pairs), self.encoder.dim), dtype=np.float32),
+                                  [hint for _, hint in pairs], [brand for brand, _ in pairs]) if pairs else []  # fmt: skip
+        by_pair = dict(zip(pairs, tags))
+        out = []
+        for hint, brand in zip(hints, brands):
+            touchpoints, stage = by_pair[(brand or "", hint)] if hint else ([], "unknown")
+            out.append(Enrichment(text_redacted=None, pii_found=[], language="und", sentiment_label=None,
+                                  sentiment_score=None, emotions=[], touchpoints=list(touchpoints), journey_stage=stage))  # fmt: skip
+        return out
 
     def _with_text(self, texts: list[str], hints: list[str | None], brands: list[str | None]) -> list[Enrichment]:
         seen = self._read(texts, brands)

@@ -27,8 +27,8 @@ while the failed one's offsets block every later commit. So:
 
 from __future__ import annotations
 
-import logging
 import asyncio
+import logging
 from collections import deque
 from typing import Any, Awaitable, Callable, Sequence
 

@@ -86,6 +86,42 @@ def test_encode_rejects_records_that_break_the_schema() -> None:
         codec.encode({**signal_record(), "channel": "carrier-pigeon"})
 
 
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({"brand": 5}, "brand"),
+        ({"occurred_at": "2026-01-01"}, "occurred_at"),
+        ({"score": {"metric": "nps", "value": 1.0}}, "score"),
+        ({"pii_found": [1]}, "pii_found"),
+        ({"touchpoints": "checkout"}, "'touchpoints' is an array"),  # fastavro's writer alone would write 8 letters
+    ],
+)
+def test_encode_names_the_field_that_does_not_fit(change: dict, names: str) -> None:
+    codec = AvroCodec.for_subject("enriched_signal")
+    record = codec.decode(codec.encode(enriched_v1_record()))
+    with pytest.raises(EncodeError, match=names):
+        codec.encode({**record, **change})
+
+
+def test_every_shipped_array_is_a_top_level_field() -> None:
+    """The codec checks top-level arrays for strings (the writer would iterate one); no schema nests one deeper."""
+
+    def nested_arrays(kind: object, depth: int) -> int:
+        if isinstance(kind, list):
+            return sum(nested_arrays(k, depth) for k in kind)
+        if not isinstance(kind, dict):
+            return 0
+        here = int(kind.get("type") == "array" and depth > 1)
+        inner = [f["type"] for f in kind.get("fields", [])] + [kind.get("items"), kind.get("values")]
+        return here + sum(nested_arrays(k, depth + (kind.get("type") == "record")) for k in inner if k is not None)
+
+    for subject in SUBJECT_CODES:
+        for version, schema in load_schema_files(subject).items():
+            assert nested_arrays(schema, 0) == 0, f"{subject} v{version}"
+    assert nested_arrays({"type": "record", "fields": [{"name": "s", "type": {"type": "record", "fields": [
+        {"name": "a", "type": {"type": "array", "items": "string"}}]}}]}, 0) == 1  # fmt: skip  # negative control
+
+
 def enriched_v1_record() -> dict:
     """An enriched signal as a v1 enrich stage wrote it (fields of schemas/avro/enriched_signal.v1.avsc; -0.75 is exact in float32)."""
     record = {k: v for k, v in signal_record().items() if k not in ("text", "text_sealed")}

@@ -6,6 +6,7 @@ models/emotions.yaml (the project's own files); the texts are hand-written custo
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from touchpoint.models.datafile import DataFileError
@@ -88,6 +89,24 @@ def test_brands_get_their_own_pack(enricher) -> None:
     assert "cancellations" not in generic.touchpoints  # negative control: the default taxonomy has no such id
     [food] = routed.enrich(["the steak was overcooked and the waiter ignored us"], brands=["bistro"])
     assert set(food.touchpoints) & {"food_quality", "service_staff"}
+
+
+def test_score_only_hints_are_tagged_by_their_brands_pack(enricher) -> None:
+    """Bare scores are tagged once per distinct (brand, hint): each row still gets what its own pack says."""
+    from touchpoint.models.enricher import Enricher, EnricherConfig
+
+    routed = Enricher(EnricherConfig(taxonomy_packs={"acme_air": "airline"}))
+    brands = ["acme_air", "someone_else", None, "acme_air", "someone_else", "acme_air"]
+    hints = ["cancellations", "cancellations", "checkout", None, "checkout", "cancellations"]
+    results = routed.enrich([None] * len(hints), hints=hints, brands=brands)
+    got = [(r.touchpoints, r.journey_stage) for r in results]
+    zero = np.zeros((1, routed.encoder.dim), dtype=np.float32)
+    alone = [routed.touchpoints_for(b).tag(zero, [h])[0] if h else ([], "unknown") for b, h in zip(brands, hints)]
+    assert got == alone
+    assert got[0] == (["cancellations"], "day_of_travel") and got[1] == (["other"], "unknown")  # the pack decides
+    assert got[2][0] == ["checkout"] and got[3] == ([], "unknown")
+    got[0][0].append("x")
+    assert results[5].touchpoints == ["cancellations"]  # each record owns its list
 
 
 def test_emotions_file_is_validated_with_lines(tmp_path: Path) -> None:
