@@ -69,14 +69,14 @@ class AvroCodec:
     subject: str
     versions: Mapping[int, dict[str, Any]]
     _parsed: dict[int, Any] = field(init=False, repr=False)
-    _array_fields: dict[int, tuple[str, ...]] = field(init=False, repr=False)
+    _array_fields: tuple[str, ...] = field(init=False, repr=False)  # of the version this codec writes
 
     def __post_init__(self) -> None:
         if self.subject not in SUBJECT_CODES:
             raise ValueError(f"unknown subject {self.subject!r}; known: {sorted(SUBJECT_CODES)}")
         # named_schemas is per version: versions share record names (Score...).
         self._parsed = {v: fastavro.parse_schema(s, named_schemas={}) for v, s in self.versions.items()}
-        self._array_fields = {v: array_fields(s) for v, s in self.versions.items()}
+        self._array_fields = array_fields(self.versions[self.version])
 
     @classmethod
     def for_subject(cls, subject: str) -> "AvroCodec":
@@ -100,7 +100,7 @@ class AvroCodec:
         characters), is checked here.
         """
         schema = self._parsed[self.version]
-        for name in self._array_fields[self.version]:
+        for name in self._array_fields:
             if isinstance(record.get(name), (str, bytes)):
                 raise EncodeError(f"{self.subject} v{self.version}: field {name!r} is an array; got a string")
         buf = io.BytesIO()
