@@ -18,9 +18,11 @@ only ratios of the same run compare):
 * the same while a dashboard polls the metric API every second (a separate
   process: three metric queries per poll);
 * a naive Faust agent: one event at a time, one insert per row;
-* score-only signals (no text), end to end; and the same with the enrich agent
-  taking one model batch (``enrich_batch_size``) at a time, as it did before takes
-  and model batches were separate settings;
+* score-only signals (no text), end to end; the same with Faust's own consumer
+  (a dispatch of four tasks per message, where pipeline/fetch.py makes four per
+  fetched batch); and with the enrich agent taking one model batch
+  (``enrich_batch_size``) at a time, as it did before takes and model batches
+  were separate settings;
 * latency: at half the end-to-end rate measured above, steady, p50/p95/p99 of
   ``ingested_at`` -> the row is queryable (the insert returned);
 * how the model thread spends torch's end-to-end runs: the share of the time
@@ -58,6 +60,7 @@ from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
 from touchpoint.models.encoder import configure_inference, inference_threads
 from touchpoint.models.enricher import Enricher
+from touchpoint.pipeline import app as pipeline_app
 from touchpoint.pipeline.app import deliver, incoming
 from touchpoint.pipeline.enrichment import EnrichStage, enricher_config
 from touchpoint.pipeline.runtime import running_worker
@@ -207,6 +210,18 @@ async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | N
         with poller(settings.web_port) if polled else contextlib.nullcontext(), \
                 share.watching(enricher) if share else contextlib.nullcontext():  # fmt: skip
             return await wait_stored(lambda: len(stored), len(texts), 1800)
+
+
+@contextlib.contextmanager
+def faust_own_drain() -> Iterator[None]:
+    """The baseline for pipeline/fetch.py: workers built meanwhile keep Faust's consumer, whose
+    drain makes four tasks per message (the batch drain makes four per fetched batch)."""
+    use_batch_drain = pipeline_app.use_batch_drain
+    pipeline_app.use_batch_drain = lambda app: None
+    try:
+        yield
+    finally:
+        pipeline_app.use_batch_drain = use_batch_drain
 
 
 @contextlib.asynccontextmanager
@@ -398,8 +413,11 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         naive_n = min(len(texts), args.naive)
         figures.add("naive per-event agent", await naive_agent(base, enricher, texts[:naive_n], "naive"))
     if on("score"):
-        for round_no in range(args.rounds):  # interleaved: takes of enrich_take_size, and of one model batch
+        for round_no in range(args.rounds):  # interleaved: today's worker, Faust's own drain, takes of one model batch
             figures.add("score-only, end to end", await end_to_end(base, enricher, [None] * args.score_only, f"s{round_no}"))
+            with faust_own_drain():
+                figures.add("score-only, Faust's per-message drain", await end_to_end(
+                    base, enricher, [None] * args.score_only, f"f{round_no}"))
             figures.add("score-only, takes of one model batch", await end_to_end(
                 base, enricher, [None] * args.score_only, f"t{round_no}", enrich_take_size=base.enrich_batch_size))
     lat = None

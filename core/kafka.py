@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any, Awaitable, Iterable, Sequence
+from typing import Any, Awaitable, Collection, Iterable, Sequence
 
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -69,10 +69,10 @@ async def topic_message_count(settings: Settings, topic: str) -> int:
     return len(await read_topic_records(settings, topic))
 
 
-async def create_topics(settings: Settings, topics: Sequence[str], wipe_unlisted_writes: bool = False) -> None:
+async def create_topics(settings: Settings, topics: Sequence[str], wipe_unlisted_writes: Collection[str] = ()) -> None:
     """Create ``topics`` with ``topic_partitions`` partitions; those that exist already are left alone.
 
-    ``wipe_unlisted_writes``: delete each topic this call created and create it once more, for the embedded broker
+    ``wipe_unlisted_writes``: delete each of these topics that this call created and create it once more, for the embedded broker
     after it lost its state (:mod:`touchpoint.pipeline.broker_reset`). Tansu stores a produce to a topic its
     metadata does not list (a producer that kept its metadata across the restart sends its queued batches there),
     and CreateTopics then starts that log at offset 0 over the stored records: produces to those offsets fail
@@ -89,12 +89,13 @@ async def create_topics(settings: Settings, topics: Sequence[str], wipe_unlisted
     try:
         wanted = [NewTopic(t, settings.topic_partitions, 1) for t in topics]
         created = _created(await admin.create_topics(wanted))
-        if wipe_unlisted_writes and created:
-            deleted = await admin.delete_topics(created)
+        wiped = [name for name in created if name in wipe_unlisted_writes]
+        if wiped:
+            deleted = await admin.delete_topics(wiped)
             failed = [(name, code) for name, code in deleted.topic_error_codes if code != 0]
             if failed:
                 raise KafkaError(f"the broker refused to delete topics it had just created: {failed}")
-            _created(await admin.create_topics([t for t in wanted if t.name in created]))
+            _created(await admin.create_topics([t for t in wanted if t.name in wiped]))
     finally:
         await admin.close()
 

@@ -43,8 +43,10 @@ from touchpoint.pipeline.alerts.actions import announce
 from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
 from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
+from touchpoint.pipeline.fetch import use_batch_drain
 from touchpoint.pipeline.health import register_ops
 from touchpoint.pipeline.loop import register_loop
+from touchpoint.pipeline.monitor import faust_app_options
 from touchpoint.pipeline.sink import SinkStage
 from touchpoint.pipeline.store import AsyncStore
 
@@ -85,7 +87,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
         # Held (failed) batches are never acked; shutdown must not wait for them:
         # their offsets stay uncommitted and the next worker gets them again.
         stream_wait_empty=False,
+        **faust_app_options(),  # no per-message stats for Faust's own pages (pipeline/monitor.py)
     )
+    use_batch_drain(app)  # one hand-over task per fetched batch, not four per message (pipeline/fetch.py)
     raw = app.topic(settings.topic_raw, key_type=bytes, value_type=bytes)
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)
     dead = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)

@@ -25,10 +25,11 @@ import faust
 
 from touchpoint.core import metrics
 from touchpoint.core.settings import Settings
-from touchpoint.pipeline.broker_reset import BrokerWatch, check_for_reset, remember_cluster
+from touchpoint.pipeline.broker_reset import BrokerWatch, check_cluster, check_for_reset, remember_cluster
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_S = 5.0
+BROKER_WATCH_INTERVAL_S = 1.0  # how soon a restarted broker is noticed (pipeline/broker_reset.py, rules 1 and 2)
 
 
 @dataclass
@@ -106,7 +107,9 @@ async def measure(app: faust.App, topics: set[str]) -> PartitionState:
 
 
 def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = LAG_INTERVAL_S) -> None:
-    """Refresh the lag and stall gauges every ``interval_s``; drop partitions this worker no longer owns."""
+    """Refresh the lag and stall gauges every ``interval_s``; drop partitions this worker no longer owns.
+    Watch the broker for a reset too: every second for a new cluster or lost topics, every tick for offsets
+    beyond the log end (pipeline/broker_reset.py)."""
     topics = {settings.topic_raw, settings.topic_enriched}
     progress = CommitProgress(settings.commit_stall_s)
     app.touchpoint["commits"] = progress
@@ -116,6 +119,18 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
     @app.task
     async def note_cluster() -> None:
         await remember_cluster(app, settings, watch)
+
+    def forget_old_logs() -> None:  # after a reset the old logs' numbers mean nothing
+        for tp in list(shown):
+            progress.forget(tp)
+
+    @app.timer(interval=BROKER_WATCH_INTERVAL_S, name="touchpoint_broker_watch")
+    async def watch_broker() -> None:
+        try:
+            if await check_cluster(app, settings, watch):
+                forget_old_logs()
+        except Exception as exc:  # the broker may be away right now; the next second checks again
+            log.debug("broker state not checkable now: %s", exc)
 
     @app.timer(interval=interval_s, name="touchpoint_consumer_lag")
     async def publish_lag() -> None:
@@ -137,7 +152,6 @@ def register_lag_timer(app: faust.App, settings: Settings, interval_s: float = L
         shown.update(state.lag)
         try:
             if await check_for_reset(app, settings, state.highwater, state.committed, watch):
-                for tp in list(shown):  # the old logs' numbers mean nothing now
-                    progress.forget(tp)
+                forget_old_logs()
         except Exception as exc:  # the broker may be away right now; the next tick checks again
             log.debug("broker state not checkable now: %s", exc)

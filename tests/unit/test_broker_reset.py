@@ -31,3 +31,13 @@ def test_a_partition_ends_where_the_later_of_list_offsets_and_the_last_fetch_say
     # read so, the committed offset of a finished import is not "beyond the log end"; ListOffsets alone says it is
     assert beyond_log_end(log_ends({"p0": 1}, {"p0": 10}), {"p0": 10}) == []
     assert beyond_log_end({"p0": 1}, {"p0": 10}) == ["p0"]
+
+
+def test_a_reset_wipes_only_what_workers_alone_write() -> None:
+    """Connectors produce to the raw and dead-letter topics; an import right after a restart may write to a topic
+    a worker has just recreated, and a wipe would delete those acknowledged records (pipeline/broker_reset.py)."""
+    from touchpoint.core.settings import Settings
+    from touchpoint.pipeline.broker_reset import wiped_on_reset
+
+    settings = Settings.load().with_overrides(topic_raw="r", topic_enriched="e", topic_dead_letter="d")
+    assert wiped_on_reset(settings) == ["e"]
