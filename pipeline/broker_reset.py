@@ -163,7 +163,7 @@ async def check_for_reset(
         watch.cluster_id = seen or watch.cluster_id
         watch.suspects.clear()
         watch.rewind = True
-        app.touchpoint["log_epoch"] = log_epoch(app) + 1  # batches read before now commit nothing
+        start_new_log_epoch(app)  # batches read before now commit nothing, even if the rewind must wait
         wipe = wiped_on_reset(settings) if is_embedded_cluster(watch.cluster_id) else []
         await create_topics(settings, missing, wipe_unlisted_writes=wipe)
         await rewind_after_reset(app, settings, watch)
@@ -189,7 +189,7 @@ async def rewind_after_reset(app: faust.App, settings: Settings, watch: BrokerWa
     if not tps:
         return
     rebalances = app.rebalancing_count  # not the generation id: a restarted broker numbers those anew
-    app.touchpoint["log_epoch"] = log_epoch(app) + 1
+    start_new_log_epoch(app)
     starts = await consumer.earliest_offsets(*tps)
     for tp in tps:
         for offsets in (consumer._acked, consumer._acked_index, consumer._gap, consumer._read_offset):
@@ -199,11 +199,14 @@ async def rewind_after_reset(app: faust.App, settings: Settings, watch: BrokerWa
     committed = await commit_offsets(app, starts)
     raced = app.rebalancing or app.rebalancing_count != rebalances
     watch.rewind = not committed or raced
-    log.warning(
-        "after the broker's reset: reading %d partitions from the start of their new logs%s", len(tps),
-        "" if not watch.rewind else " (a rebalance ran meanwhile: rewinding again at the next check)" if committed
-        else " (committing those starts failed: rewinding again at the next check)",
-    )  # fmt: skip
+    why = "committing those starts failed" if not committed else "a rebalance ran meanwhile"
+    again = f" ({why}: rewinding again at the next check)" if watch.rewind else ""
+    log.warning("after the broker's reset: reading %d partitions from the start of their new logs%s", len(tps), again)
+
+
+def start_new_log_epoch(app: faust.App) -> None:
+    """Batches read before this call commit nothing (pipeline/acks.py ``HeldBatch``)."""
+    app.touchpoint["log_epoch"] = log_epoch(app) + 1
 
 
 async def commit_offsets(app: faust.App, offsets: Mapping[Any, int]) -> bool:

@@ -38,6 +38,7 @@ YIELD_EVERY = 100  # messages handed over between two sleep(0)s, as in Faust
 
 
 async def chain(first: tuple[TP, Message], rest: AsyncIterator[tuple[TP, Message]]) -> AsyncIterator[tuple[TP, Message]]:
+    """``first``, then the rest of the fetch it was taken from (it was awaited outside the race)."""
     yield first
     async for item in rest:
         yield item
