@@ -14,7 +14,10 @@ only ratios of the same run compare):
 * end to end with the int8 encoder;
 * end to end: raw signals already in the embedded broker -> the real worker
   (enrich agent -> signals.enriched -> sink agent) -> chdb; rate between 10%
-  and 90% stored, so start-up and the last partial batch do not count;
+  and 90% stored, so start-up and the last partial batch do not count. The
+  worker runs its models in a process of its own, as it does by default
+  (pipeline/inference.py); "models on the worker's thread" is the same run with
+  them on a thread of the worker's process instead (the earlier design);
 * the same while a dashboard polls the metric API every second (a separate
   process: three metric queries per poll);
 * a naive Faust agent: one event at a time, one insert per row;
@@ -25,9 +28,10 @@ only ratios of the same run compare):
   were separate settings;
 * latency: at half the end-to-end rate measured above, steady, p50/p95/p99 of
   ``ingested_at`` -> the row is queryable (the insert returned);
-* how the model thread spends torch's end-to-end runs: the share of the time
-  it is inside the models, and the share of that time it is on a CPU (eager
-  torch takes the GIL back between operators, and the event loop may hold it).
+* how the thread that runs the models spends torch's end-to-end runs, in the
+  model process and on the worker's thread: the share of the time it is inside
+  the models, and the share of that time it is on a CPU (eager torch takes the
+  GIL back between operators; in the worker's process the event loop may hold it).
 
 Texts: the first N tweets of VADER's ground truth (`touchpoint data fetch`),
 else the 400 bundled demo texts, repeated.
@@ -62,7 +66,8 @@ from touchpoint.models.encoder import configure_inference, inference_threads
 from touchpoint.models.enricher import Enricher
 from touchpoint.pipeline import app as pipeline_app
 from touchpoint.pipeline.app import deliver, incoming
-from touchpoint.pipeline.enrichment import EnrichStage, enricher_config
+from touchpoint.pipeline.enrichment import EnrichStage, enricher_config, models_for
+from touchpoint.pipeline.inference import ModelRun, Models
 from touchpoint.pipeline.runtime import running_worker
 from touchpoint.pipeline.sink import signal_row
 from touchpoint.pipeline.store import AsyncStore
@@ -71,6 +76,7 @@ from touchpoint.schemas.codec import AvroCodec
 from touchpoint.schemas.signal import RawSignal, Score
 
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+MODEL_PROCESS, WORKER_THREAD = "in the model process", "on the worker's thread"
 POLLER = """
 import sys, time, urllib.request
 base = sys.argv[1]
@@ -198,9 +204,11 @@ def watch_inserts(app: faust.App, on_rows: Callable[[Sequence[Sequence[Any]]], N
     store.insert_signals = watched
 
 
-async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | None], tag: str, polled: bool = False,
+async def end_to_end(base: Settings, enricher: Enricher | None, texts: Sequence[str | None], tag: str, polled: bool = False,
                      share: ModelShare | None = None, **overrides: Any) -> Window:
-    """Distinct signals stored per second (a redelivered signal counts once); ``share`` times the model calls."""
+    """Distinct signals stored per second (a redelivered signal counts once); ``share`` times the model calls.
+    ``enricher``: the models on the worker's thread; None: the worker's default (a model process of its own,
+    loaded from the settings before the worker takes its first batch)."""
     settings = run_settings(base, tag).with_overrides(web_enabled=polled, web_port=free_port(), **overrides)
     await produce(settings, signals_of(tag, texts))
     stored: set[str] = set()
@@ -208,7 +216,7 @@ async def end_to_end(base: Settings, enricher: Enricher, texts: Sequence[str | N
     async with running_worker(settings, enricher) as app:
         watch_inserts(app, lambda rows: stored.update(row[0] for row in rows))
         with poller(settings.web_port) if polled else contextlib.nullcontext(), \
-                share.watching(enricher) if share else contextlib.nullcontext():  # fmt: skip
+                share.watching(await app.touchpoint["enrich"].load()) if share else contextlib.nullcontext():  # fmt: skip
             return await wait_stored(lambda: len(stored), len(texts), 1800)
 
 
@@ -245,7 +253,7 @@ async def naive_agent(base: Settings, enricher: Enricher, texts: Sequence[str], 
                     broker_session_timeout=settings.kafka_session_timeout_s)  # fmt: skip
     raw = app.topic(settings.topic_raw, key_type=bytes, value_type=bytes)
     enriched = app.topic(settings.topic_enriched, key_type=bytes, value_type=bytes)
-    stage = EnrichStage(lambda: enricher, Sealer.from_settings(settings))
+    stage = EnrichStage(models_for(settings, enricher), Sealer.from_settings(settings))
     codec = AvroCodec.for_subject("enriched_signal")
     store = AsyncStore.from_settings(settings)
     await store.migrate()
@@ -267,7 +275,7 @@ async def naive_agent(base: Settings, enricher: Enricher, texts: Sequence[str], 
         await store.close()
 
 
-async def latency(base: Settings, enricher: Enricher, texts: Sequence[str], per_s: float, seconds: float) -> dict[str, float]:
+async def latency(base: Settings, enricher: Enricher | None, texts: Sequence[str], per_s: float, seconds: float) -> dict[str, float]:
     """Produce ``per_s`` signals/s for ``seconds``; seconds from ingested_at to the insert returning, per row
     (a chdb insert is visible to queries when it returns). The first 10 s are warm-up."""
     settings = run_settings(base, "lat")
@@ -312,28 +320,27 @@ async def latency(base: Settings, enricher: Enricher, texts: Sequence[str], per_
 
 @dataclass
 class ModelShare:
-    """Every model call of each end-to-end run: when it started and ended, and the CPU its thread used."""
+    """Every model call of each end-to-end run: when it started and ended, and the CPU its thread used
+    (timed where the models ran: the worker's thread or its model process, pipeline/inference.py)."""
 
     runs: list[list[tuple[float, float, float]]] = field(default_factory=list)
 
     @contextlib.contextmanager
-    def watching(self, enricher: Enricher) -> Iterator[None]:
+    def watching(self, models: Models) -> Iterator[None]:
         calls: list[tuple[float, float, float]] = []
         self.runs.append(calls)
-        enrich = enricher.enrich
+        run = models.run
 
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return enrich(*args, **kwargs)
-            finally:
-                calls.append((started, time.perf_counter(), time.thread_time() - cpu))
+        def timed(*args: Any) -> ModelRun:
+            done = run(*args)
+            calls.append((done.started, done.started + done.seconds, done.cpu_seconds))
+            return done
 
-        enricher.enrich = timed  # type: ignore[method-assign]
+        models.run = timed  # type: ignore[method-assign]
         try:
             yield
         finally:
-            del enricher.enrich  # the class's method again
+            del models.run  # the class's method again
 
     def shares(self) -> list[tuple[float, float]]:
         """Per run: (inside the models / the window, on a CPU / inside the models), middle 60% of the calls."""
@@ -351,7 +358,10 @@ class ModelShare:
 class Figures:
     rates: dict[str, list[float]] = field(default_factory=dict)
     cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end-to-end paths: (loop, process) µs/signal
-    model_share: ModelShare = field(default_factory=ModelShare)
+    model_share: dict[str, ModelShare] = field(default_factory=dict)  # torch end to end: where the models ran
+
+    def share(self, name: str) -> ModelShare:
+        return self.model_share.setdefault(name, ModelShare())
 
     def add(self, name: str, value: float | Window) -> None:
         rate, cpu = value, ""
@@ -404,32 +414,33 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         for polled in order:
             if on("polled" if polled else "e2e"):
                 name = "end to end, API polled every 1 s" if polled else "end to end"
-                share = None if polled else figures.model_share
-                figures.add(name, await end_to_end(base, enricher, texts, f"e{round_no}{int(polled)}", polled, share))
+                share = None if polled else figures.share(MODEL_PROCESS)
+                figures.add(name, await end_to_end(base, None, texts, f"e{round_no}{int(polled)}", polled, share))
+        if on("e2e"):  # the models on a thread of the worker's own process, as before pipeline/inference.py
+            figures.add("end to end, models on the worker's thread", await end_to_end(
+                base, enricher, texts, f"w{round_no}", share=figures.share(WORKER_THREAD)))
         if on("e2e") and int8_enricher is not None:
-            figures.add("end to end, ONNX int8", await end_to_end(base, int8_enricher, texts, f"i{round_no}",
+            figures.add("end to end, ONNX int8", await end_to_end(base, None, texts, f"i{round_no}",
                                                                   encoder_backend="onnx-int8"))  # fmt: skip
     if on("naive"):
         naive_n = min(len(texts), args.naive)
         figures.add("naive per-event agent", await naive_agent(base, enricher, texts[:naive_n], "naive"))
     if on("score"):
         for round_no in range(args.rounds):  # interleaved: today's worker, Faust's own drain, takes of one model batch
-            figures.add("score-only, end to end", await end_to_end(base, enricher, [None] * args.score_only, f"s{round_no}"))
+            figures.add("score-only, end to end", await end_to_end(base, None, [None] * args.score_only, f"s{round_no}"))
             with faust_own_drain():
                 figures.add("score-only, Faust's per-message drain", await end_to_end(
-                    base, enricher, [None] * args.score_only, f"f{round_no}"))
+                    base, None, [None] * args.score_only, f"f{round_no}"))
             figures.add("score-only, takes of one model batch", await end_to_end(
-                base, enricher, [None] * args.score_only, f"t{round_no}", enrich_take_size=base.enrich_batch_size))
+                base, None, [None] * args.score_only, f"t{round_no}", enrich_take_size=base.enrich_batch_size))
     lat = None
     if on("latency") and "end to end" in figures.rates:
         # the default path (int8 when it was measured), at half of its own end-to-end rate
         path = "end to end, ONNX int8" if int8_enricher is not None and "end to end, ONNX int8" in figures.rates else "end to end"
         half = figures.median(path) / 2
         print(f"latency on the {path!r} path at {half:.0f} signals/s for {args.latency_s:.0f} s...", flush=True)
-        if path == "end to end":
-            lat = await latency(base, enricher, texts, half, args.latency_s)
-        else:
-            lat = await latency(base.with_overrides(encoder_backend="onnx-int8"), int8_enricher, texts, half, args.latency_s)
+        backend = "torch" if path == "end to end" else "onnx-int8"
+        lat = await latency(base.with_overrides(encoder_backend=backend), None, texts, half, args.latency_s)
         lat["path"] = path  # type: ignore[assignment]
     report(figures, lat, args, source, len(texts))
     if quality["torch"] and quality["int8"]:
@@ -460,11 +471,12 @@ def report(figures: Figures, lat: dict[str, float] | None, args: argparse.Namesp
     if {"end to end", "end to end, API polled every 1 s"} <= set(figures.rates):
         polled, unpolled = figures.median("end to end, API polled every 1 s"), figures.median("end to end")
         print(f"API polled / unpolled end to end: {polled / unpolled:.2f}")
-    shares = figures.model_share.shares()
-    if shares:
-        inside, on_cpu = (" ".join(f"{run[i]:.1%}" for run in shares) for i in (0, 1))
-        print(f"model thread, torch end to end (per run): inside the models {inside} of the time; on a CPU {on_cpu} "
-              "of that (off it, it waits, mostly for the GIL: eager torch takes it back between operators)")  # fmt: skip
+    for where, share in figures.model_share.items():
+        shares = share.shares()
+        if shares:
+            inside, on_cpu = (" ".join(f"{run[i]:.1%}" for run in shares) for i in (0, 1))
+            print(f"torch end to end, models {where} (per run): inside the models {inside} of the time; on a CPU "
+                  f"{on_cpu} of that (off it, the thread waits: for the GIL, or for the CPU)")  # fmt: skip
     if lat:
         print(f"latency ingested_at -> queryable ({lat['path']}) at {lat['per_s']:.0f}/s for {args.latency_s:.0f} s (n={lat['n']}): "
               f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, p99 {lat['p99']:.2f} s, max {lat['max']:.2f} s")  # fmt: skip

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
 
     # Models
     torch_threads: int = Field(0, ge=0, description="inference threads (torch and ONNX Runtime); 0 = the CPUs this process is given")
+    # The models run in a child process of the worker (pipeline/inference.py): eager torch takes the GIL back
+    # between operators, and in the worker's own process it waits for the event loop's threads (bench/e2e.py
+    # measures both). false: on a thread of the worker (one process, less memory).
+    inference_process: bool = True
     # torch, or ONNX Runtime on a file exported from the same weights at first use (models/onnx_encoder.py,
     # `touchpoint export onnx`): onnx-fp32 gives the same numbers, onnx-int8 is quantised. int8 is the default
     # because the model card measures it within 0.01 of torch on every held-out set (models/quantised_eval.py;

@@ -42,7 +42,7 @@ from touchpoint.pipeline.acks import InFlight
 from touchpoint.pipeline.alerts.actions import announce
 from touchpoint.pipeline.alerts.watch import watch_once
 from touchpoint.pipeline.api import register_api
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, enricher_config
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, StageResult, models_for
 from touchpoint.pipeline.fetch import use_batch_drain
 from touchpoint.pipeline.health import register_ops
 from touchpoint.pipeline.loop import register_loop
@@ -106,7 +106,7 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> faust.Ap
         count_dead_letters(dead_letters)
 
     if "enrich" in batches:
-        enrich_stage = EnrichStage(lambda: enricher or Enricher(enricher_config(settings)), sealer)
+        enrich_stage = EnrichStage(models_for(settings, enricher), sealer)
         app.touchpoint["enrich"] = enrich_stage
 
         @app.agent(raw, name="enrich")

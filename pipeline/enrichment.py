@@ -3,8 +3,9 @@
 Any message can arrive: null or empty, not Avro, another schema's id, valid
 Avro with invalid values. Each becomes a dead letter for the one record at
 fault, with its stage (decode, validate, enrich) and reason; the rest of the
-batch flows. Model inference runs on a dedicated thread, never on the event
-loop. Counters move once per batch, after it is fully processed, so a batch
+batch flows. Model inference never runs on the event loop: the stage hands
+each batch to the models (pipeline/inference.py: a child process by default)
+from a dedicated thread. Counters move once per batch, after it is fully processed, so a batch
 retried in place (pipeline/acks.py) counts each message once.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -25,6 +25,7 @@ from touchpoint.core.sealing import Sealer, SealError
 from touchpoint.core.settings import Settings
 from touchpoint.models.encoder import inference_threads
 from touchpoint.models.enricher import Enricher, EnricherConfig, has_text
+from touchpoint.pipeline.inference import LocalModels, ModelProcess, Models
 from touchpoint.schemas.codec import AvroCodec, DecodeError
 from touchpoint.schemas.signal import InvalidSignal, validate_record
 
@@ -116,35 +117,6 @@ def enriched_record(raw: dict[str, Any], enrichment: Any, model_version: str) ->
     return record
 
 
-def count_truncated(enricher: Enricher, texts: Sequence[str | None]) -> int:
-    """Texts the encoder cuts at max_tokens. Only texts with more characters than the
-    token budget can be cut (every token covers at least one character), so only
-    those few are tokenized again."""
-    encoder = getattr(enricher, "encoder", None)
-    limit = getattr(encoder, "max_tokens", None)
-    tokenizer = getattr(encoder, "tokenizer", None)
-    if limit is None or tokenizer is None:
-        return 0
-    long = [t for t in texts if t and len(t) > limit - 2]
-    if not long:
-        return 0
-    # tokenize one past the limit: enough to know, and no "sequence too long" warning
-    ids = tokenizer(long, add_special_tokens=True, truncation=True, max_length=limit + 1)["input_ids"]
-    return sum(1 for tokens in ids if len(tokens) > limit)
-
-
-def enrich_batch(
-    enricher: Enricher, texts: Sequence[str | None], hints: Sequence[str | None],
-    brands: Sequence[str | None] | None = None,
-) -> list[Any]:  # fmt: skip
-    """Run the models on one batch (blocking: call from the inference thread) and time it."""
-    started = time.perf_counter()
-    enrichments = enricher.enrich(texts, hints, brands=brands)
-    metrics.ENRICH_INFERENCE_SECONDS.observe(time.perf_counter() - started)
-    metrics.ENRICH_TEXTS_TRUNCATED.inc(count_truncated(enricher, texts))
-    return enrichments
-
-
 def parts_by_text(
     good: list[tuple[Incoming, dict[str, Any]]], model_batch: int | None
 ) -> list[list[tuple[Incoming, dict[str, Any]]]]:
@@ -157,11 +129,22 @@ def parts_by_text(
     return [part for part in [bare] + [texts[i : i + size] for i in range(0, len(texts), size)] if part]
 
 
+def models_for(settings: Settings, enricher: Enricher | None = None) -> Callable[[], Models]:
+    """How a worker gets its models: ``enricher`` when one is given (tests and benchmarks share one), else
+    a child process (``inference_process``, the default), else an enricher on the stage's thread."""
+    if enricher is not None:
+        return lambda: LocalModels(enricher)
+    if settings.inference_process:
+        return lambda: ModelProcess(enricher_config(settings)).start()
+    return lambda: LocalModels(Enricher(enricher_config(settings)))
+
+
 class EnrichStage:
-    def __init__(self, enricher_factory: Callable[[], Enricher], sealer: Sealer) -> None:
-        self._factory = enricher_factory
+    def __init__(self, models_factory: Callable[[], Models], sealer: Sealer) -> None:
+        self._factory = models_factory
         self.sealer = sealer  # opens the texts connectors sealed (touchpoint.core.sealing)
-        self._enricher: Enricher | None = None
+        self._models: Models | None = None
+        self._loading: asyncio.Future[Models] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich")
         self.raw_codec = AvroCodec.for_subject("raw_signal")
         self.enriched_codec = AvroCodec.for_subject("enriched_signal")
@@ -169,17 +152,32 @@ class EnrichStage:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def load(self) -> Enricher:
-        """Load the models once (off the event loop)."""
-        if self._enricher is None:
-            self._enricher = await self._run(self._factory)
-            metrics.set_build_info(self._enricher.version)
-        return self._enricher
+    async def load(self) -> Models:
+        """Load the models once (off the event loop); callers that ask meanwhile wait for the same load."""
+        if self._models is None:
+            if self._loading is None:
+                self._loading = asyncio.ensure_future(self._run(self._factory))
+            try:
+                models = await asyncio.shield(self._loading)
+            except BaseException:
+                if self._loading.done():  # failed: the next call tries again
+                    self._loading = None
+                raise
+            if self._models is None:
+                self._models = models
+                metrics.set_build_info(models.version)
+        return self._models
 
     @property
     def loaded(self) -> bool:
         """Whether the models are in memory (readiness)."""
-        return self._enricher is not None
+        return self._models is not None
+
+    async def close(self) -> None:
+        """Stop the model process, if the models run in one."""
+        if self._models is not None:
+            models, self._models, self._loading = self._models, None, None
+            await self._run(models.close)
 
     def decode(self, message: Incoming) -> dict[str, Any]:
         """The raw record, or raises :class:`Rejected` naming the stage (decode or validate) and why."""
@@ -208,7 +206,7 @@ class EnrichStage:
         """Decode, enrich and encode one take. Signals without text never wait for a model: they form the
         first part; texts follow ``model_batch`` at a time (all at once when None). ``on_part`` gets each
         part's outputs as soon as they are encoded, so a caller can send them while the models run on."""
-        enricher = await self.load()
+        models = await self.load()
         result = StageResult()
         good: list[tuple[Incoming, dict[str, Any]]] = []
         for message in messages:
@@ -219,7 +217,7 @@ class EnrichStage:
                 result.dead_letters.append(message.dead(rejected.stage, rejected.reason, error, rejected.record))
         for part in parts_by_text(good, model_batch):
             before = len(result.outputs)
-            await self._enrich_into(enricher, part, result)
+            await self._enrich_into(models, part, result)
             if on_part is not None and len(result.outputs) > before:
                 on_part(result.outputs[before:])
         metrics.ENRICH_EVENTS_IN.inc(len(messages))  # once per take, when it is done
@@ -228,11 +226,10 @@ class EnrichStage:
             metrics.ENRICH_FAILURES.labels(letter["stage"]).inc()
         return result
 
-    async def _enrich_into(self, enricher: Enricher, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
+    async def _enrich_into(self, models: Models, good: list[tuple[Incoming, dict[str, Any]]], result: StageResult) -> None:
         try:
-            enrichments = await self._run(
-                enrich_batch, enricher, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good],
-                [r["brand"] for _, r in good],
+            run = await self._run(
+                models.run, [r["text"] for _, r in good], [r["touchpoint_hint"] for _, r in good], [r["brand"] for _, r in good]
             )  # fmt: skip
         except Exception:
             if len(good) == 1:
@@ -240,13 +237,15 @@ class EnrichStage:
             log.exception("batch enrichment failed; retrying record by record to isolate the bad one")
             for item in good:
                 try:
-                    await self._enrich_into(enricher, [item], result)
+                    await self._enrich_into(models, [item], result)
                 except Exception as exc:
                     result.dead_letters.append(item[0].dead("enrich", f"enrichment failed: {exc}", exc, item[1]))
             return
-        for (message, raw), enrichment in zip(good, enrichments):
+        metrics.ENRICH_INFERENCE_SECONDS.observe(run.seconds)
+        metrics.ENRICH_TEXTS_TRUNCATED.inc(run.truncated)
+        for (message, raw), enrichment in zip(good, run.enrichments):
             try:
-                record = enriched_record(raw, enrichment, enricher.version)
+                record = enriched_record(raw, enrichment, models.version)
                 result.outputs.append((message.key, self.enriched_codec.encode(record)))
             except Exception as exc:  # a value the enriched schema cannot hold: this record only
                 result.dead_letters.append(message.dead("enrich", f"enriched record does not fit its schema: {exc}", exc, raw))

@@ -38,7 +38,7 @@ async def running_worker(settings: Settings, enricher: Enricher | None = None) -
         yield app
     finally:
         await stop_within(worker, app, settings.shutdown_timeout_s)
-        for name in ("store", "reader"):  # an enrich-only worker has no store
+        for name in ("store", "reader", "enrich"):  # an enrich-only worker has no store, a sink-only one no models
             if name in app.touchpoint:
                 await app.touchpoint[name].close()
 

@@ -15,7 +15,7 @@ import pytest
 from tests.cx_rows import insert_into_older_schema, signal, store_signals
 from tests.ops_queries import dashboard, panels, sql
 from touchpoint.core.sealing import Sealer
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming, primary_touchpoint
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, models_for, primary_touchpoint
 from touchpoint.pipeline.metrics_sql import METRICS, VIEWS
 from touchpoint.pipeline.queries import metric_by, top_negative
 from touchpoint.pipeline.sink import SinkStage, signal_row
@@ -199,7 +199,7 @@ def raw(source_id: str, text: str, hint: str | None) -> Incoming:
 
 async def test_the_enrich_stage_stores_the_primary_touchpoint(enricher, store: Store, settings) -> None:
     billing = "I was charged twice this month and the invoice still shows the wrong amount."
-    stage = EnrichStage(lambda: enricher, Sealer.from_settings(settings))
+    stage = EnrichStage(models_for(settings, enricher), Sealer.from_settings(settings))
     result = await stage.process([raw("1", billing, "delivery"), raw("2", billing, None), raw("3", billing, "check_in"),
                                   raw("4", "It was ok.", "checkout")])  # fmt: skip
     codec = AvroCodec.for_subject("enriched_signal")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from touchpoint.core.sealing import Sealer
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, models_for
 from touchpoint.schemas.codec import AvroCodec
 from touchpoint.schemas.signal import RawSignal, Score
 
@@ -32,7 +32,7 @@ def ids(outputs: list[tuple[bytes | None, bytes]]) -> list[str]:
 
 
 async def test_a_take_is_sent_in_parts_bare_scores_first_then_texts_a_model_batch_at_a_time(enricher, settings) -> None:
-    stage = EnrichStage(lambda: enricher, Sealer.from_settings(settings))
+    stage = EnrichStage(models_for(settings, enricher), Sealer.from_settings(settings))
     parts: list[list[str]] = []
     result = await stage.process(take(), 2, lambda outputs: parts.append(ids(outputs)))
     assert parts == [["r1", "r3", "r5", "r7"], ["r0", "r2"], ["r4", "r6"]]  # "   " has no text either

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from touchpoint.core import metrics
 from touchpoint.core.sealing import Sealer
 from touchpoint.core.settings import Settings
-from touchpoint.pipeline.enrichment import EnrichStage, Incoming
+from touchpoint.pipeline.enrichment import EnrichStage, Incoming, models_for
 from touchpoint.pipeline.sink import SinkStage
 from touchpoint.pipeline.store import AsyncStore, Store
 from touchpoint.schemas.codec import AvroCodec
@@ -56,7 +56,7 @@ async def test_enrich_and_sink_stages_move_their_metrics(enricher, store: Store,
     )}  # fmt: skip
     decode_failures = sample("touchpoint_enrich_failures_total", stage="decode")
     long_text = "The parcel arrived late and the box was damaged. " * 60  # far over 256 tokens
-    stage = EnrichStage(lambda: enricher, Sealer.from_settings(settings))
+    stage = EnrichStage(models_for(settings, enricher), Sealer.from_settings(settings))
     result = await stage.process([raw("m1", long_text), raw("m2", "Great service"), Incoming(None, b"junk", "t.raw", 0, 2)])
     assert len(result.outputs) == 2 and len(result.dead_letters) == 1
     assert sample("touchpoint_enrich_events_in_total") - before["touchpoint_enrich_events_in_total"] == 3
