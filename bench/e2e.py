@@ -275,9 +275,10 @@ async def naive_agent(base: Settings, enricher: Enricher, texts: Sequence[str], 
         await store.close()
 
 
-async def latency(base: Settings, enricher: Enricher | None, texts: Sequence[str], per_s: float, seconds: float) -> dict[str, float]:
-    """Produce ``per_s`` signals/s for ``seconds``; seconds from ingested_at to the insert returning, per row
-    (a chdb insert is visible to queries when it returns). The first 10 s are warm-up."""
+async def latency(base: Settings, texts: Sequence[str], per_s: float, seconds: float) -> dict[str, float]:
+    """Produce ``per_s`` signals/s for ``seconds`` to the default worker (its model process, the settings'
+    backend); seconds from ingested_at to the insert returning, per row (a chdb insert is visible to queries
+    when it returns). The first 10 s are warm-up."""
     settings = run_settings(base, "lat")
     seen: list[float] = []
     warm_until = [float("inf")]
@@ -290,7 +291,7 @@ async def latency(base: Settings, enricher: Enricher | None, texts: Sequence[str
                 first.add(row[0])
                 seen.append((now - row[9]).total_seconds())
 
-    async with running_worker(settings, enricher) as app:
+    async with running_worker(settings) as app:
         watch_inserts(app, timed)
         async with SignalProducer(settings) as producer:
             started = time.monotonic()
@@ -440,7 +441,7 @@ async def measure(args: argparse.Namespace, base: Settings, texts: list[str], so
         half = figures.median(path) / 2
         print(f"latency on the {path!r} path at {half:.0f} signals/s for {args.latency_s:.0f} s...", flush=True)
         backend = "torch" if path == "end to end" else "onnx-int8"
-        lat = await latency(base.with_overrides(encoder_backend=backend), None, texts, half, args.latency_s)
+        lat = await latency(base.with_overrides(encoder_backend=backend), texts, half, args.latency_s)
         lat["path"] = path  # type: ignore[assignment]
     report(figures, lat, args, source, len(texts))
     if quality["torch"] and quality["int8"]:

@@ -4,7 +4,8 @@ Why a process: eager torch gives the GIL back around every operator and must
 take it back after each one. In the worker's process the event loop, the store
 thread and the producer hold the GIL part of the time, so a model thread there
 waits between operators: bench/e2e.py measured the torch path end to end at
-0.86x the bare encoder, the model thread off a CPU for most of the gap. A child
+0.80x the bare encoder that way, against 0.96x with the models in their own
+process, in the same run. A child
 process has an interpreter and a GIL of its own. It reads batches from a pipe,
 runs the enricher and sends the enrichments back, while the worker decodes,
 produces and inserts.
@@ -160,11 +161,7 @@ class ModelProcess:
         process = self._process
         assert process is not None
         self._forget()
-        try:
-            process.wait(STOP_WAIT_S)
-        except subprocess.TimeoutExpired:  # the pipe broke but the child lives on: it is of no use now
-            process.kill()
-            process.wait()
+        reap(process)  # a child whose pipe broke but lives on is of no use now
         return ModelProcessDied(
             f"the model process (pid {process.pid}) exited {exit_reason(process.returncode)} {doing}; the next batch "
             "starts a new one. A record that does this every time is dead-lettered. If every batch does it, "
@@ -181,11 +178,16 @@ class ModelProcess:
         process = self._process
         self._forget()
         if process is not None:
-            try:
-                process.wait(STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            reap(process)
+
+
+def reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for a child whose pipe is closed to exit (it finishes the batch in hand), killing it after STOP_WAIT_S."""
+    try:
+        process.wait(STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def exit_reason(code: int | None) -> str:
